@@ -1,0 +1,118 @@
+mod common;
+
+use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
+use veertien_store::*;
+
+async fn fresh() -> (tempfile::TempDir, Store, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    // Nested directories that do not exist yet: open must create them.
+    let path = dir.path().join("var/lib/veertien/calls.db");
+    let store = Store::open(path.to_str().unwrap()).await.unwrap();
+    (dir, store, path)
+}
+
+#[tokio::test]
+async fn open_creates_file_in_wal_mode_and_is_healthy() {
+    let (_d, store, path) = fresh().await;
+    assert!(path.exists());
+    assert_eq!(store.engine_name(), "sqlite");
+    let h = store.health().await;
+    assert!(h.ok(), "{h:?}");
+    assert_eq!(h.schema_version, Some(2));
+    let mut c = SqliteConnection::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut c).await.unwrap();
+    assert_eq!(mode, "wal");
+    // sqlite: and sqlite:// prefixes reach the same file; re-opening re-runs no migration.
+    let again = Store::open(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert_eq!(again.health().await.schema_version, Some(2));
+}
+
+#[tokio::test]
+async fn bad_locations_are_named() {
+    let e = Store::open("mysql://x/y").await.err().unwrap();
+    assert!(e.to_string().contains("mysql://x/y"), "{e}");
+    let e = Store::open("sqlite::memory:").await.err().unwrap();
+    assert!(matches!(e, StoreError::UnsupportedUrl(_)), "{e}");
+    let f = tempfile::NamedTempFile::new().unwrap();
+    // A directory where a file is in the way cannot be created.
+    let e = Store::open(f.path().join("sub/calls.db").to_str().unwrap()).await.err().unwrap();
+    assert!(matches!(e, StoreError::CreateDir { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn roundtrip_and_upsert() {
+    let (_d, store, _) = fresh().await;
+    common::roundtrip_and_upsert(&store).await;
+}
+
+#[tokio::test]
+async fn list_filters() {
+    let (_d, store, _) = fresh().await;
+    common::list_filters(&store).await;
+}
+
+#[tokio::test]
+async fn stats_figures() {
+    let (_d, store, _) = fresh().await;
+    common::stats_figures(&store).await;
+}
+
+#[tokio::test]
+async fn settings_and_audit() {
+    let (_d, store, _) = fresh().await;
+    common::settings_and_audit(&store).await;
+}
+
+#[tokio::test]
+async fn settings_survive_reopen() {
+    let (_d, store, path) = fresh().await;
+    let doc = serde_json::json!({"status": "active", "destinations": ["+31113249249"]});
+    store.save_settings("GM0664", &doc, "admin@goes.nl").await.unwrap();
+    store.close().await;
+    let store = Store::open(path.to_str().unwrap()).await.unwrap();
+    let all = store.load_all_settings().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].version, &all[0].document), (1, &doc));
+}
+
+#[tokio::test]
+async fn audit_log_is_append_only_in_the_database() {
+    let (_d, store, path) = fresh().await;
+    store
+        .save_settings("GM0664", &serde_json::json!({"status": "active"}), "admin@goes.nl")
+        .await
+        .unwrap();
+    // Bypass the crate: even raw SQL on the file cannot rewrite history.
+    let mut c = SqliteConnection::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+    for stmt in [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log",
+        "UPDATE settings_versions SET document = '{}'",
+        "DELETE FROM settings_versions",
+    ] {
+        let err = sqlx::query(stmt).execute(&mut c).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{stmt}: {err}");
+    }
+    let log = store.audit_log(&AuditFilter::default()).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].actor, "admin@goes.nl");
+    // Appending still works.
+    sqlx::query("INSERT INTO audit_log (at_ms, actor, what) VALUES (1, 'x', 'y')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn health_reports_a_moved_database() {
+    let (d, store, _) = fresh().await;
+    assert!(store.health().await.ok());
+    let dir = d.path().join("var/lib/veertien");
+    let away = d.path().join("var/lib/away");
+    std::fs::rename(&dir, &away).unwrap();
+    let h = store.health().await;
+    assert!(!h.writable, "{h:?}");
+    assert!(h.error.is_some());
+    std::fs::rename(&away, &dir).unwrap();
+}
