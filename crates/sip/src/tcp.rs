@@ -1,0 +1,110 @@
+//! Stream framing for TCP/TLS: bytes in, complete messages out (RFC 3261 18.3).
+
+use bytes::{Buf, BytesMut};
+
+use crate::message::{Framing, Message, ParseError, parse_framed};
+
+/// Accumulates stream bytes and yields complete messages. The buffer never grows beyond
+/// `max_message_size`: a peer that sends a larger message (or garbage) gets an error and the
+/// connection should be closed, since a stream cannot be resynchronised.
+pub struct Framer {
+    buf: BytesMut,
+    max_message_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("message larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("malformed message: {0}")]
+    Malformed(ParseError),
+}
+
+impl Framer {
+    pub fn new(max_message_size: usize) -> Framer {
+        Framer { buf: BytesMut::with_capacity(max_message_size.min(16 * 1024)), max_message_size }
+    }
+
+    /// Appends received bytes. Fails (without buffering) if that would exceed the bound.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), FrameError> {
+        if self.buf.len() + data.len() > self.max_message_size {
+            return Err(FrameError::TooLarge(self.max_message_size));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Bytes currently buffered.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Next complete message, `Ok(None)` if more bytes are needed. Keep-alive CRLFs (RFC 5626)
+    /// are consumed silently.
+    pub fn next_message(&mut self) -> Result<Option<Message>, FrameError> {
+        let skip = self.buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        if skip > 0 && (skip % 2 == 0 || skip == self.buf.len()) {
+            // Only whole CRLF pairs are keep-alives; a lone CR may be the start of one.
+            let whole = skip - skip % 2;
+            self.buf.advance(whole);
+        }
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let snapshot = self.buf.clone().freeze();
+        match parse_framed(snapshot, Framing::Stream) {
+            Ok((msg, used)) => {
+                self.buf.advance(used);
+                Ok(Some(msg))
+            }
+            Err(e) if e.incomplete => {
+                if self.buf.len() >= self.max_message_size {
+                    return Err(FrameError::TooLarge(self.max_message_size));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(FrameError::Malformed(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPT: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKx\r\nTo: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 3\r\n\r\nabc";
+
+    #[test]
+    fn frames_split_and_back_to_back_messages() {
+        let mut f = Framer::new(4096);
+        let mut all = b"\r\n\r\n".to_vec();
+        all.extend_from_slice(OPT);
+        all.extend_from_slice(OPT);
+        let mut got = 0;
+        for chunk in all.chunks(7) {
+            f.push(chunk).unwrap();
+            while let Some(m) = f.next_message().unwrap() {
+                assert_eq!(&m.to_bytes()[..], OPT);
+                got += 1;
+            }
+        }
+        assert_eq!(got, 2);
+        assert_eq!(f.buffered(), 0);
+    }
+
+    #[test]
+    fn bounded_buffer() {
+        let mut f = Framer::new(64);
+        assert!(matches!(f.push(&[b'A'; 65]), Err(FrameError::TooLarge(64))));
+        f.push(&[b'A'; 64]).unwrap();
+        assert!(f.next_message().is_err());
+    }
+
+    #[test]
+    fn stream_requires_content_length() {
+        let mut f = Framer::new(4096);
+        let no_cl = String::from_utf8_lossy(OPT).replace("Content-Length: 3\r\n", "");
+        f.push(no_cl.as_bytes()).unwrap();
+        assert!(matches!(f.next_message(), Err(FrameError::Malformed(_))));
+    }
+}
