@@ -13,3 +13,4 @@ pub mod inband;
 pub mod jitter;
 pub mod pacer;
 pub mod vad;
+pub mod sdp;
