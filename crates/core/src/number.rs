@@ -181,8 +181,7 @@ fn extract(input: &str) -> Result<Extracted, NormaliseError> {
     }
 
     // The offset of the subscriber inside `input`, so positions in errors point at the user's text.
-    let base = subscriber.as_ptr() as usize - input.as_ptr() as usize;
-    let base = if base <= input.len() { base } else { 0 };
+    let base = (subscriber.as_ptr() as usize).checked_sub(input.as_ptr() as usize).filter(|b| *b <= input.len()).unwrap_or(0);
     let mut digits = Digits { buf: [0; MAX_DIGITS], len: 0 };
     let mut global = false;
     let bytes = subscriber.as_bytes();

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 
 use crate::number::{self, PhoneNumber};
-use crate::text::fold;
+use crate::text::{fold, sort_key};
 
 /// Index of a municipality in [`Plan::municipalities`]. Only meaningful for the plan that issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -90,7 +90,7 @@ pub struct AreaCode {
     pub region_name: String,
     /// libphonenumber's name for the region where it differs ("Nieuw-Vennep" for 0252), else empty.
     pub alt_region_name: String,
-    /// Municipalities served, in menu order: alphabetical by folded CBS name.
+    /// Municipalities served, in menu order: alphabetical by CBS name, ignoring case, diacritics and a leading apostrophe.
     pub municipalities: Vec<MunicipalityId>,
 }
 
@@ -767,7 +767,7 @@ fn build(src: &PlanSources<'_>) -> Result<Plan, PlanError> {
         }
     }
     for a in &mut area_codes {
-        a.municipalities.sort_by_cached_key(|m| (fold(&municipalities[m.index()].name), m.0));
+        a.municipalities.sort_by_cached_key(|m| (sort_key(&municipalities[m.index()].name), m.0));
     }
     for m in &mut municipalities {
         m.area_codes.sort_by(|x, y| area_codes[x.index()].code.cmp(&area_codes[y.index()].code));
