@@ -14,6 +14,8 @@ pub enum StoreError {
     },
     #[error("unsupported database location '{0}' (expected a file path, sqlite:PATH or postgres://…)")]
     UnsupportedUrl(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("stored data is corrupt: {0}")]

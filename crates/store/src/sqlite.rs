@@ -75,9 +75,16 @@ impl SqliteEngine {
             // silently start a fresh empty database, so it waits for the file to return.
             opts: self.opts.clone().create_if_missing(false),
             conn: None,
+            file_id: None,
             sql: sql::upsert_call_sql(D),
             path: self.path.clone(),
         }
+    }
+
+    /// Writes through a pooled connection whose file was removed would land in an unlinked
+    /// inode and vanish; refuse them instead.
+    fn check_file(&self) -> Result<(), StoreError> {
+        file_id(&self.path).map(|_| ())
     }
 
     async fn fetch_groups(
@@ -134,6 +141,10 @@ impl Engine for SqliteEngine {
                 return h;
             }
         }
+        if let Err(e) = self.check_file() {
+            h.error = Some(e.to_string());
+            return h;
+        }
         // BEGIN IMMEDIATE takes the write lock: it fails when the file is read-only,
         // moved/removed, or locked longer than the busy timeout.
         let probe = async {
@@ -150,6 +161,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn write_calls(&self, records: &[CallRecord]) -> Result<(), StoreError> {
+        self.check_file()?;
         let mut conn = self.pool.acquire().await?;
         write_records(&mut conn, &sql::upsert_call_sql(D), &records.iter().collect::<Vec<_>>()).await
     }
@@ -214,6 +226,7 @@ impl Engine for SqliteEngine {
         expected_version: Option<i64>,
     ) -> Result<SavedSettings, StoreError> {
         validate_settings_input(cbs, document, actor)?;
+        self.check_file()?;
         // IMMEDIATE: take the write lock before reading the current version, so two
         // concurrent saves serialise instead of both computing a diff against the same base.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -299,6 +312,7 @@ impl Engine for SqliteEngine {
         if e.actor.trim().is_empty() || e.what.trim().is_empty() {
             return Err(StoreError::InvalidInput("an audit entry needs an actor and a 'what'".into()));
         }
+        self.check_file()?;
         let at = now_ms();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO audit_log (at_ms, actor, municipality_cbs, what, before, after) \
@@ -335,10 +349,22 @@ impl Engine for SqliteEngine {
     }
 }
 
+/// (device, inode) of the file at `path`.
+fn file_id(path: &Path) -> Result<(u64, u64), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| (m.dev(), m.ino()))
+        .map_err(|e| StoreError::Unavailable(format!("database file {}: {e}", path.display())))
+}
+
 /// The writer's own connection (see [`RecordSink`]).
 pub struct SqliteSink {
     opts: SqliteConnectOptions,
     conn: Option<SqliteConnection>,
+    /// Identity of the file the connection has open. In WAL mode SQLite keeps writing to
+    /// a file that was moved or deleted (into an unlinked inode: silently lost), so before
+    /// each batch the path is checked to still name that file.
+    file_id: Option<(u64, u64)>,
     sql: String,
     path: PathBuf,
 }
@@ -348,8 +374,16 @@ impl RecordSink for SqliteSink {
         &'a mut self,
         records: &'a [&'a CallRecord],
     ) -> Result<(), StoreError> {
+        let now = file_id(&self.path);
+        if self.conn.is_some() && now.as_ref().ok() != self.file_id.as_ref() {
+            if let Some(c) = self.conn.take() {
+                let _ = c.close_hard().await;
+            }
+        }
+        let now = now?;
         if self.conn.is_none() {
             self.conn = Some(SqliteConnection::connect_with(&self.opts).await?);
+            self.file_id = Some(now);
         }
         let conn = self.conn.as_mut().expect("connected above");
         let res = write_records(conn, &self.sql, records).await;
