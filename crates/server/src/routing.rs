@@ -1,0 +1,193 @@
+//! The routing snapshot: number plan + settings, swapped atomically.
+//!
+//! Every call loads one `Arc<Snapshot>` and decides against it, so a settings change made
+//! while calls are being decided is seen by each call entirely or not at all (issue 6,
+//! "never a mix"). Loading is a lock-free pointer read; the call path never awaits anything.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use veertien_core::{Plan, Settings};
+
+/// One consistent view of everything a routing decision needs.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub plan: Arc<Plan>,
+    pub settings: Settings,
+    /// Increases with every swap; written to logs so a decision can be tied to a version.
+    pub version: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("number plan in {dir}: {source}")]
+    Plan {
+        dir: PathBuf,
+        source: veertien_core::PlanError,
+    },
+    #[error("cannot read settings file {path}: {source}")]
+    ReadSettings { path: PathBuf, source: std::io::Error },
+    #[error("settings file {path}: {source}")]
+    Settings {
+        path: PathBuf,
+        source: veertien_core::settings::SettingsError,
+    },
+}
+
+/// Shared handle to the current snapshot.
+pub struct Routing {
+    current: ArcSwap<Snapshot>,
+    versions: AtomicU64,
+    plan_dir: Option<PathBuf>,
+    settings_file: Option<PathBuf>,
+}
+
+impl Routing {
+    /// Loads the plan (built-in unless `plan_dir`) and the settings (defaults unless
+    /// `settings_file`).
+    pub fn load(plan_dir: Option<&Path>, settings_file: Option<&Path>) -> Result<Routing, LoadError> {
+        let snap = Self::read(plan_dir, settings_file, 1)?;
+        Ok(Routing {
+            current: ArcSwap::from_pointee(snap),
+            versions: AtomicU64::new(1),
+            plan_dir: plan_dir.map(Path::to_owned),
+            settings_file: settings_file.map(Path::to_owned),
+        })
+    }
+
+    /// A routing handle over an in-memory plan and settings (tests, embedding).
+    pub fn from_parts(plan: Arc<Plan>, settings: Settings) -> Routing {
+        Routing {
+            current: ArcSwap::from_pointee(Snapshot { plan, settings, version: 1 }),
+            versions: AtomicU64::new(1),
+            plan_dir: None,
+            settings_file: None,
+        }
+    }
+
+    fn read(plan_dir: Option<&Path>, settings_file: Option<&Path>, version: u64) -> Result<Snapshot, LoadError> {
+        let plan = match plan_dir {
+            Some(dir) => Arc::new(Plan::load_dir(dir).map_err(|source| LoadError::Plan { dir: dir.to_owned(), source })?),
+            None => Arc::new(Plan::builtin().clone()),
+        };
+        let settings = match settings_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| LoadError::ReadSettings { path: path.to_owned(), source })?;
+                Settings::from_toml_str(&text, &plan)
+                    .map_err(|source| LoadError::Settings { path: path.to_owned(), source })?
+            }
+            None => Settings::defaults(&plan),
+        };
+        Ok(Snapshot { plan, settings, version })
+    }
+
+    /// The snapshot to decide one call against.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces the settings (portal save, store reload); calls already holding a snapshot
+    /// finish with the old one. Returns the new version.
+    pub fn set_settings(&self, settings: Settings) -> u64 {
+        let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+        let plan = self.current.load().plan.clone();
+        self.current.store(Arc::new(Snapshot { plan, settings, version }));
+        version
+    }
+
+    /// Applies a change to the current settings atomically with respect to other updates
+    /// (read-copy-update, retried if another update won the race).
+    pub fn update_settings(&self, f: impl Fn(&Settings) -> Settings) -> u64 {
+        let mut new_version = 0;
+        self.current.rcu(|cur| {
+            new_version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+            Snapshot { plan: cur.plan.clone(), settings: f(&cur.settings), version: new_version }
+        });
+        new_version
+    }
+
+    /// Re-reads the plan directory and settings file (SIGHUP). On error the running
+    /// snapshot stays in place.
+    pub fn reload(&self) -> Result<u64, LoadError> {
+        let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+        let snap = Self::read(self.plan_dir.as_deref(), self.settings_file.as_deref(), version)?;
+        self.current.store(Arc::new(snap));
+        Ok(version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use veertien_core::decide::{CallInfo, Decision, decide};
+    use veertien_core::settings::DeliveryMode;
+
+    /// A municipality alone on its area code, with a redirect destination by default.
+    fn unique_redirect_code(plan: &Plan, settings: &Settings) -> (String, veertien_core::MunicipalityId) {
+        plan.area_codes()
+            .iter()
+            .filter(|a| a.municipalities.len() == 1)
+            .find(|a| settings.get(a.municipalities[0]).mode == DeliveryMode::Redirect)
+            .map(|a| (a.fourteen.clone(), a.municipalities[0]))
+            .expect("the national plan has unique area codes with a landline general number")
+    }
+
+    #[test]
+    fn settings_swap_is_all_or_nothing_for_concurrent_deciders() {
+        let routing = Arc::new(Routing::load(None, None).unwrap());
+        let snap = routing.snapshot();
+        let (fourteen, id) = unique_redirect_code(&snap.plan, &snap.settings);
+        let old_dest = snap.settings.destination_uri(id);
+        let mut changed = snap.settings.get(id).clone();
+        changed.destination = veertien_core::settings::Destination::Tel("+31201234567".into());
+        let new_settings = snap.settings.with(id, changed);
+        let new_dest = new_settings.destination_uri(id);
+        assert_ne!(old_dest, new_dest);
+        drop(snap);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let deciders: Vec<_> = (0..2)
+            .map(|_| {
+                let (routing, stop, fourteen) = (routing.clone(), stop.clone(), fourteen.clone());
+                let (old_dest, new_dest) = (old_dest.clone(), new_dest.clone());
+                std::thread::spawn(move || {
+                    let mut seen_new = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let s = routing.snapshot();
+                        let d = decide(&CallInfo { dialled: &fourteen, caller: None }, &s.plan, &s.settings, jiff::Timestamp::now());
+                        let Decision::Forward { destination, .. } = d else { panic!("{d:?}") };
+                        // The destination always matches the version of the snapshot decided on.
+                        let expect = if s.version == 1 { &old_dest } else { &new_dest };
+                        assert_eq!(&destination, expect);
+                        seen_new += u32::from(s.version > 1);
+                    }
+                    seen_new
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let v = routing.set_settings(new_settings);
+        assert_eq!(v, 2);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        stop.store(true, Ordering::Relaxed);
+        for d in deciders {
+            assert!(d.join().unwrap() > 0, "every decider sees the new settings after the swap");
+        }
+    }
+
+    #[test]
+    fn reload_error_keeps_the_running_snapshot_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, "").unwrap();
+        let routing = Routing::load(None, Some(&path)).unwrap();
+        std::fs::write(&path, "this is = = not toml").unwrap();
+        let e = routing.reload().unwrap_err().to_string();
+        assert!(e.contains("settings.toml"), "{e}");
+        assert_eq!(routing.snapshot().version, 1);
+    }
+}

@@ -1,0 +1,352 @@
+//! Sockets, timers, signals: the tokio side of `veertien serve`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use veertien_sip::tcp::{FrameError, Framer};
+use veertien_store::{RecordWriter, Store, WriterConfig, WriterMetrics};
+
+use crate::config::{Config, UntrustedPolicy};
+use crate::engine::{Engine, MetricsSnapshot, Transport};
+use crate::routing::{LoadError, Routing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Routing(#[from] LoadError),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store at {location}: {source}")]
+    Store {
+        location: String,
+        source: veertien_store::StoreError,
+    },
+    #[error("cannot install signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// What the portal/API gets to work with.
+#[derive(Clone)]
+pub struct AppContext {
+    pub config: Config,
+    pub routing: Arc<Routing>,
+    pub engine: Arc<Engine>,
+    /// `None` when the server runs without a store (tests of the SIP path only).
+    pub store: Option<Store>,
+}
+
+pub type BoxFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+/// Hook for the web crate: given the bound listener of `http.listen`, serve the portal until
+/// `shutdown` is cancelled. Kept free of any HTTP framework so the server does not depend on
+/// one.
+pub trait HttpApp: Send + 'static {
+    fn serve(self: Box<Self>, listener: TcpListener, ctx: AppContext, shutdown: CancellationToken) -> BoxFuture;
+}
+
+/// A running server (in-process). Dropping it does not stop it; call [`Server::shutdown`].
+pub struct Server {
+    engine: Arc<Engine>,
+    store: Option<Store>,
+    writer: Option<RecordWriter>,
+    udp_addr: Option<SocketAddr>,
+    tcp_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// Figures reported when the server stops.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShutdownReport {
+    pub metrics: MetricsSnapshot,
+    pub records: Option<WriterMetrics>,
+}
+
+impl Server {
+    /// Binds every socket and starts every loop; returns once the server accepts traffic.
+    /// `with_store = false` runs the SIP path without call records.
+    pub async fn start(config: Config, with_store: bool, http: Option<Box<dyn HttpApp>>) -> Result<Server, ServeError> {
+        config.validate()?;
+        let routing = Arc::new(Routing::load(config.plan.dir.as_deref(), config.plan.settings.as_deref())?);
+        let snap = routing.snapshot();
+        tracing::info!(plan = ?snap.plan, trunk = snap.settings.trunk(), "routing snapshot loaded");
+        for w in snap.settings.warnings() {
+            tracing::warn!(warning = %w, "settings");
+        }
+        drop(snap);
+
+        let (store, writer) = if with_store {
+            let location = config.store.path.to_string_lossy().into_owned();
+            if let Some(parent) = config.store.path.parent().filter(|p| !p.as_os_str().is_empty())
+                && !location.contains("://")
+            {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let store = Store::open(&location).await.map_err(|source| ServeError::Store { location, source })?;
+            let writer = store.writer(WriterConfig { queue_capacity: config.store.record_queue, ..WriterConfig::default() });
+            (Some(store), Some(writer))
+        } else {
+            (None, None)
+        };
+
+        let engine = Arc::new(Engine::new(config.clone(), routing.clone(), writer.clone()));
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+
+        let mut udp_addr = None;
+        let mut udp_socket = None;
+        if let Some(addr) = config.sip.udp {
+            let sock = bind_udp(addr).map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?;
+            udp_addr = Some(sock.local_addr().map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?);
+            let sock = Arc::new(sock);
+            for _ in 0..config.sip.udp_workers {
+                tasks.spawn(udp_loop(sock.clone(), engine.clone(), stop.clone()));
+            }
+            udp_socket = Some(sock);
+        }
+        tasks.spawn(timer_loop(udp_socket, engine.clone(), stop.clone()));
+
+        let mut tcp_addr = None;
+        if let Some(addr) = config.sip.tcp {
+            let l = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what: "SIP TCP", addr, source })?;
+            tcp_addr = Some(l.local_addr().map_err(|source| ServeError::Bind { what: "SIP TCP", addr, source })?);
+            tasks.spawn(tcp_accept_loop(l, engine.clone(), stop.clone()));
+        }
+
+        let mut http_addr = None;
+        if let Some(app) = http {
+            let addr = config.http.listen;
+            let l = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what: "HTTP", addr, source })?;
+            http_addr = l.local_addr().ok();
+            let ctx = AppContext { config: config.clone(), routing: routing.clone(), engine: engine.clone(), store: store.clone() };
+            let fut = app.serve(l, ctx, stop.clone());
+            tasks.spawn(async move {
+                if let Err(e) = fut.await {
+                    tracing::error!(error = %e, "HTTP service stopped");
+                }
+            });
+        }
+        tracing::info!(node = %config.node_id, udp = ?udp_addr, tcp = ?tcp_addr, http = ?http_addr, store = with_store, "veertien SIP service started");
+        Ok(Server { engine, store, writer, udp_addr, tcp_addr, http_addr, stop, tasks })
+    }
+
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Clean stop: refuse new INVITEs with 503, let open INVITE transactions finish within
+    /// the grace period, stop the loops, flush every accepted call record.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let grace = self.engine.config().grace();
+        self.engine.start_draining();
+        tracing::info!(?grace, "draining: new calls are refused with 503");
+        let deadline = Instant::now() + grace;
+        // Calls finish by themselves on the redirect path; the wait matters once bridged
+        // calls hold transactions. Keep answering retransmissions and ACKs meanwhile.
+        while self.engine.active_calls() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        let records = match &self.writer {
+            Some(w) => {
+                let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
+                Some(w.flush_and_close(left).await)
+            }
+            None => None,
+        };
+        if let Some(store) = &self.store {
+            store.close().await;
+        }
+        let report = ShutdownReport { metrics: self.engine.metrics(), records };
+        tracing::info!(report = ?report, "veertien SIP service stopped");
+        report
+    }
+}
+
+/// `veertien serve`: start, reload on SIGHUP, stop cleanly on SIGTERM/SIGINT.
+pub async fn serve(config: Config, http: Option<Box<dyn HttpApp>>) -> Result<ShutdownReport, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    let server = Server::start(config, true, http).await?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT"); break; }
+            _ = hup.recv() => match server.engine().routing().reload() {
+                Ok(v) => tracing::info!(version = v, "SIGHUP: plan and settings reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the running plan and settings"),
+            },
+        }
+    }
+    Ok(server.shutdown().await)
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // A large receive buffer absorbs bursts; beyond it the kernel drops, which is the bounded
+    // queue in front of the UDP loops (SIP retransmits).
+    let _ = sock.set_recv_buffer_size(4 << 20);
+    let _ = sock.set_send_buffer_size(4 << 20);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
+async fn udp_loop(sock: Arc<UdpSocket>, engine: Arc<Engine>, stop: CancellationToken) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, src) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                // ICMP port unreachable from an earlier send surfaces here on Linux; not fatal.
+                Err(e) => { tracing::debug!(error = %e, "UDP receive"); continue; }
+            },
+        };
+        if n == 0 {
+            continue;
+        }
+        let data = Bytes::copy_from_slice(&buf[..n]);
+        if let Some(out) = engine.handle(data, src, Transport::Udp)
+            && let Err(e) = sock.send_to(&out.bytes, out.target).await
+        {
+            tracing::debug!(error = %e, target = %out.target, "UDP send");
+        }
+    }
+}
+
+async fn timer_loop(sock: Option<Arc<UdpSocket>>, engine: Arc<Engine>, stop: CancellationToken) {
+    let mut resend = Vec::new();
+    let mut last_prune = Instant::now();
+    loop {
+        let now = Instant::now();
+        // Timer G's granularity is 500 ms; waking at least every 100 ms keeps it accurate
+        // without a wake-up per transaction.
+        let next = engine.next_timer().unwrap_or(now + Duration::from_millis(100)).min(now + Duration::from_millis(100));
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
+        }
+        engine.poll_timers(Instant::now(), &mut resend);
+        if let Some(sock) = &sock {
+            for r in resend.drain(..) {
+                let _ = sock.send_to(&r.response, r.target).await;
+            }
+        }
+        resend.clear();
+        if last_prune.elapsed() > Duration::from_secs(60) {
+            engine.prune_limiter();
+            last_prune = Instant::now();
+        }
+    }
+}
+
+async fn tcp_accept_loop(listener: TcpListener, engine: Arc<Engine>, stop: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(engine.config().sip.tcp_max_connections));
+    let mut conns = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "TCP accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if engine.config().sip.untrusted == UntrustedPolicy::Drop && !engine.is_trusted(peer) {
+            continue;
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "TCP connection limit reached; closing new connection");
+            continue;
+        };
+        let (engine, stop) = (engine.clone(), stop.clone());
+        conns.spawn(async move {
+            let _permit = permit;
+            tcp_connection(stream, peer, engine, stop).await;
+        });
+    }
+    conns.shutdown().await;
+}
+
+async fn tcp_connection(mut stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>, stop: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    let idle = engine.config().tcp_idle_timeout();
+    let mut framer = Framer::new(engine.config().sip.max_message_bytes);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
+                Err(_) => { tracing::debug!(%peer, "TCP idle timeout"); return; }
+                Ok(Err(_)) | Ok(Ok(0)) => return,
+                Ok(Ok(n)) => n,
+            },
+        };
+        if let Err(e) = framer.push(&buf[..n]) {
+            tracing::info!(%peer, error = %e, "closing TCP connection");
+            return;
+        }
+        loop {
+            match framer.next_message() {
+                Ok(Some(msg)) => {
+                    if let Some(out) = engine.handle_message(msg, peer, Transport::Tcp)
+                        && stream.write_all(&out.bytes).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(FrameError::Malformed(e)) => {
+                    // A stream cannot be resynchronised after a framing error.
+                    tracing::info!(%peer, error = %e, "malformed SIP message on TCP; closing connection");
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "closing TCP connection");
+                    return;
+                }
+            }
+        }
+    }
+}
