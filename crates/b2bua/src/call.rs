@@ -46,6 +46,8 @@ struct BAttempt {
     early_tags: Vec<String>,
     /// For stragglers: To-tags of 2xx we already ACKed and BYEd.
     answered_tags: Vec<String>,
+    /// For stragglers: when its INVITE transaction is over for sure (64*T1).
+    forget_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +268,13 @@ impl Call {
             Event::RequestFailed { id, reason } => self.on_failed(id, reason, now, health),
             Event::Timer(t) => self.on_timer(t, now, health),
             Event::DestinationDown { destination } => self.on_dead(&destination, now, health),
+        }
+        // Timers may be late; the deadline is what counts.
+        let expired: Vec<RequestId> =
+            self.stragglers.iter().filter(|s| s.forget_at <= now).map(|s| s.invite_id).collect();
+        for id in expired {
+            self.stragglers.retain(|s| s.invite_id != id);
+            self.cancel_timer(TimerId::Straggler(id));
         }
         self.try_complete(now);
     }
@@ -549,6 +558,7 @@ impl Call {
             cancel_sent: false,
             early_tags: Vec::new(),
             answered_tags: Vec::new(),
+            forget_at: now,
         });
     }
 
@@ -580,19 +590,24 @@ impl Call {
     /// Gives up on the current attempt without waiting for it to finish: CANCEL it if a
     /// provisional response allows that (RFC 3261 9.1), otherwise CANCEL as soon as one
     /// arrives; any late 2xx is ACKed and BYEd.
-    fn abandon_attempt(&mut self) {
+    fn abandon_attempt(&mut self, now: Timestamp) {
         let Some(mut att) = self.attempt.take() else { return };
         self.cancel_attempt_timers(att.n);
         if att.got_provisional {
             self.send_cancel(&mut att);
         }
         att.cancelling.get_or_insert(CancelReason::NoAnswer);
+        self.keep_straggler(att, now);
+    }
+
+    fn keep_straggler(&mut self, mut att: BAttempt, now: Timestamp) {
         if self.stragglers.len() >= MAX_STRAGGLERS {
             // Oldest first: its INVITE has had the most time to finish.
             let old = self.stragglers.remove(0);
             self.cancel_timer(TimerId::Straggler(old.invite_id));
         }
         let wait = self.cfg.t1 * 64;
+        att.forget_at = now + wait;
         self.start_timer(TimerId::Straggler(att.invite_id), wait);
         self.stragglers.push(att);
     }
@@ -603,7 +618,7 @@ impl Call {
         self.end_attempt(&att, result, now);
         self.last_failure = Some(failure);
         if abandon {
-            self.abandon_attempt();
+            self.abandon_attempt(now);
         } else {
             self.cancel_attempt_timers(att.n);
             self.attempt = None;
@@ -617,11 +632,11 @@ impl Call {
         if self.attempt.as_ref().is_some_and(|a| a.invite_id == id) {
             return self.on_attempt_response(resp, now, health);
         }
-        if let Some(i) = self.stragglers.iter().position(|s| s.invite_id == id) {
-            return self.on_straggler_response(i, resp);
-        }
         if self.b.as_ref().is_some_and(|b| b.invite_id == id) {
             return self.on_b_invite_retransmission(resp);
+        }
+        if let Some(i) = self.stragglers.iter().position(|s| s.invite_id == id) {
+            return self.on_straggler_response(i, resp);
         }
         if resp.status < 200 {
             return;
@@ -770,11 +785,15 @@ impl Call {
                 self.send(Leg::B, SendKind::Ack, ack);
                 let bye = dialog.request(Method::Bye);
                 self.send(Leg::B, SendKind::Transaction, bye);
+                // Kept as a straggler so that other forks' 2xx get ACK and BYE too.
+                let mut att = att;
+                att.answered_tags = vec![resp.to_tag.clone().unwrap_or_default()];
+                att.cancel_sent = true;
                 self.attempt = Some(att);
                 return self.attempt_failed(
                     AttemptResult::Rejected { status: resp.status, reason: format!("unusable answer: {why}") },
                     Failure::Rejected(488),
-                    false,
+                    true,
                     now,
                     health,
                 );
@@ -790,6 +809,12 @@ impl Call {
         };
         self.cancel_timer(TimerId::Setup);
         self.end_attempt(&att, AttemptResult::Answered, now);
+        // Other forks may still answer for 64*T1 (RFC 6026), also after this call has ended:
+        // remember the INVITE so their 2xx get ACK and BYE whatever our state.
+        let mut done = att.clone();
+        done.answered_tags = vec![resp.to_tag.clone().unwrap_or_default()];
+        done.cancel_sent = true;
+        self.keep_straggler(done, now);
         self.b = Some(BConfirmed {
             dialog,
             invite_id: att.invite_id,
@@ -1213,7 +1238,7 @@ impl Call {
         self.cancel_timer(TimerId::Setup);
         if let Some(att) = self.attempt.clone() {
             self.end_attempt(&att, AttemptResult::CallerHungUp, now);
-            self.abandon_attempt();
+            self.abandon_attempt(now);
         }
         self.summary.final_status = Some(487);
         self.summary.outcome = Outcome::CallerHungUpWhileRinging;

@@ -145,6 +145,11 @@ pub struct H {
     /// Requests sent (not ACK) still waiting for a final response.
     pub outstanding: BTreeMap<RequestId, (Leg, OutRequest)>,
     pub finished: usize,
+    /// Requests whose transaction is over for good: non-2xx final, failure, or an abandoned
+    /// INVITE whose straggler timer ran (it equals the transaction's Timer B, 64*T1).
+    pub gone: BTreeSet<RequestId>,
+    /// When each request (not ACK) was sent, for the transaction layer's 64*T1 limit.
+    pub sent_at: BTreeMap<RequestId, Duration>,
 }
 
 impl H {
@@ -155,7 +160,7 @@ impl H {
     pub fn start_with(cfg: CallConfig, route: Vec<RouteStep>, invite: InRequest, dead: BTreeSet<String>) -> (H, Vec<Action>) {
         let health = |d: &str| !dead.contains(d);
         let call = Call::new(cfg, TOKEN, anchor(), route, ServerTxn(1), invite, t0(), &health);
-        let mut h = H { call, clock: Duration::ZERO, dead: dead.clone(), log: vec![], timers: BTreeMap::new(), outstanding: BTreeMap::new(), finished: 0 };
+        let mut h = H { call, clock: Duration::ZERO, dead: dead.clone(), log: vec![], timers: BTreeMap::new(), outstanding: BTreeMap::new(), finished: 0, gone: BTreeSet::new(), sent_at: BTreeMap::new() };
         let new = h.collect();
         (h, new)
     }
@@ -176,6 +181,7 @@ impl H {
                 }
                 Action::Send { id, leg, kind, request } if *kind != SendKind::Ack => {
                     self.outstanding.insert(*id, (*leg, request.clone()));
+                    self.sent_at.insert(*id, self.clock);
                 }
                 Action::Finished(_) => self.finished += 1,
                 _ => {}
@@ -191,9 +197,17 @@ impl H {
             && response.status >= 200
         {
             self.outstanding.remove(id);
+            if response.status >= 300 {
+                self.gone.insert(*id);
+            }
         }
         if let Event::RequestFailed { id, .. } = &e {
             self.outstanding.remove(id);
+            self.gone.insert(*id);
+        }
+        if let Event::Timer(TimerId::Straggler(id)) = &e {
+            self.outstanding.remove(id);
+            self.gone.insert(*id);
         }
         let dead = self.dead.clone();
         let health = move |d: &str| !dead.contains(d);
@@ -204,9 +218,28 @@ impl H {
 
     /// Advances the clock to the timer's deadline and fires it.
     pub fn fire(&mut self, t: TimerId) -> Vec<Action> {
-        let deadline = self.timers.remove(&t).unwrap_or_else(|| panic!("timer {t:?} not running: {:?}", self.timers));
+        let deadline = *self.timers.get(&t).unwrap_or_else(|| panic!("timer {t:?} not running: {:?}", self.timers));
         self.clock = self.clock.max(deadline);
-        self.ev(Event::Timer(t))
+        // The transaction layer's Timer B/F (64*T1) runs on the same clock: transactions older
+        // than that are over before this timer fires.
+        let limit = Duration::from_millis(500) * 64;
+        let expired: Vec<RequestId> = self
+            .sent_at
+            .iter()
+            .filter(|(id, at)| **at + limit <= self.clock && !self.gone.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = vec![];
+        for id in expired {
+            if self.outstanding.contains_key(&id) {
+                out.extend(self.ev(Event::RequestFailed { id, reason: "timeout".into() }));
+            }
+            self.gone.insert(id);
+        }
+        if self.timers.remove(&t).is_some() {
+            out.extend(self.ev(Event::Timer(t)));
+        }
+        out
     }
 
     pub fn respond(&mut self, id: RequestId, r: InResponse) -> Vec<Action> {
