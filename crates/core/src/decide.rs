@@ -329,7 +329,7 @@ pub fn decide_for(id: MunicipalityId, area_code: AreaCodeId, plan: &Plan, settin
     }
 
     if !s.opening_hours.is_open(now) {
-        let opens_at = s.opening_hours.next_opening(now).map(|z| z.timestamp().to_zoned(z.time_zone().clone()).to_string());
+        let opens_at = s.opening_hours.next_opening(now).map(|z| z.timestamp().display_with_offset(z.offset()).to_string());
         return announce(AnnounceReason::Closed, None, None, opens_at);
     }
 

@@ -1,0 +1,43 @@
+//! `veertien`: the command-line interface. This file holds the command list and dispatch only;
+//! each subcommand lives in `commands/<name>.rs`.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "veertien", version, about = "Het 14+ netnummer-platform / the Dutch 14+ area-code platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Waar gaat een oproep naartoe? / Where does a call to this number go?
+    Route(commands::route::RouteArgs),
+    /// Het nummerplan controleren of tonen / Check or show the number plan
+    #[command(subcommand)]
+    Plan(commands::plan::PlanCommand),
+    /// Instellingen per gemeente / Per-municipality settings
+    #[command(subcommand)]
+    Settings(commands::settings::SettingsCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Route(a) => commands::route::run(a),
+        Command::Plan(c) => commands::plan::run(c),
+        Command::Settings(c) => commands::settings::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("veertien: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
