@@ -14,3 +14,6 @@ pub mod jitter;
 pub mod pacer;
 pub mod vad;
 pub mod sdp;
+pub mod ports;
+pub mod session;
+pub mod relay;
