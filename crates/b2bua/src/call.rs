@@ -508,7 +508,14 @@ impl Call {
         self.attempts_made += 1;
         let n = self.attempts_made;
         self.tried.push(destination.clone());
-        let (request_uri, route) = target_and_route(&destination, &self.cfg.trunk_route);
+        let target = match (destination.strip_prefix("tel:"), &self.cfg.trunk_domain) {
+            (Some(number), Some(domain)) => {
+                // tel: parameters (phone-context, ...) become user parameters.
+                format!("sip:{number}@{domain};user=phone")
+            }
+            _ => destination.clone(),
+        };
+        let (request_uri, route) = target_and_route(&target, &self.cfg.trunk_route);
         let body = match self.a_offer.clone() {
             Some(offer) => {
                 let facing = self.anchor.b_facing;
@@ -531,7 +538,7 @@ impl Call {
                 uri: self.a_from.uri.clone(),
                 tag: Some(format!("{}b{n}", self.token)),
             },
-            to: NameAddr::new(destination.clone()),
+            to: NameAddr::new(target),
             call_id: format!("{}-{n}", self.token),
             cseq: 1,
             route,

@@ -22,8 +22,12 @@ mod call;
 mod dialog;
 pub mod msg;
 pub mod sdp;
+mod route;
 mod types;
+mod wire;
 
 pub use call::Call;
 pub use msg::{Body, InRequest, InResponse, Method, NameAddr, OutRequest, OutResponse};
+pub use route::{PlannedRoute, plan_route};
 pub use types::*;
+pub use wire::{ViaSpec, WireError};

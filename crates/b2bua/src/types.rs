@@ -301,6 +301,9 @@ pub struct CallConfig {
     /// Route set preloaded on B-leg INVITEs to reach the outbound trunk, e.g.
     /// `["<sip:trunk.example.net;lr>"]`. Empty: send to the destination URI directly.
     pub trunk_route: Vec<String>,
+    /// Host of the outbound trunk. When set, `tel:` destinations are sent as
+    /// `sip:<number>@<trunk_domain>;user=phone` (RFC 3261 19.1.6), which SIP trunks expect.
+    pub trunk_domain: Option<String>,
     /// RFC 3261 T1 (500 ms); 2xx retransmission starts here and the ACK wait is 64*T1.
     pub t1: Duration,
     /// RFC 3261 T2 (4 s): cap on the 2xx retransmission interval.
@@ -326,6 +329,7 @@ impl Default for CallConfig {
             a_contact: "sip:veertien@127.0.0.1:5060".to_owned(),
             b_contact: "sip:veertien@127.0.0.1:5060".to_owned(),
             trunk_route: Vec::new(),
+            trunk_domain: None,
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             setup_timeout: Duration::from_secs(180),
