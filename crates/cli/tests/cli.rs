@@ -148,3 +148,51 @@ fn settings_defaults_is_valid_toml_for_all() {
     veertien().args(["settings", "check", f.to_str().unwrap()]).assert().success();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn say(number: &str, text: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["route", number, "--json", "--say", text];
+    args.extend_from_slice(extra);
+    json(&args)
+}
+
+#[test]
+fn say_resolves_the_meant_municipality() {
+    // The README example.
+    let v = say("14020", "Amstelveen", &["--from", "0201234567"]);
+    assert_eq!(v["decision"]["kind"], "ask");
+    assert_eq!(v["resolution"]["municipality"], "Amstelveen");
+    assert_eq!(v["after_choice"]["kind"], "forward");
+    assert_eq!(v["after_choice"]["municipality"], "Amstelveen");
+
+    // Weesp is a place of Amsterdam.
+    let v = say("14020", "ik wil Weesp", &[]);
+    assert_eq!(v["resolution"]["municipality"], "Amsterdam");
+
+    // Another area code: the resolution names the municipality and its 14+ number.
+    let v = say("140570", "ehm Epe", &[]);
+    assert_eq!(v["resolution"]["municipality"], "Epe");
+    assert_eq!(v["resolution"]["outcome"]["fourteen_number"], "140578");
+    assert!(v["after_choice"].is_null());
+
+    // Velp on a code that serves neither Velp: still ambiguous.
+    let v = say("14020", "Velp", &[]);
+    assert!(v["resolution"]["municipality"].is_null());
+
+    // Den Bosch by its everyday name.
+    let v = say("14073", "gemeente Den Bosch", &[]);
+    assert_eq!(v["resolution"]["municipality"], "'s-Hertogenbosch");
+}
+
+#[test]
+fn say_a_municipality_that_is_not_connected() {
+    let dir = std::env::temp_dir().join(format!("veertien-cli-say-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("settings.toml");
+    std::fs::write(&f, "[municipality.GM0394]\nname = \"Haarlemmermeer\"\nstatus = \"not_connected\"\n").unwrap();
+    let v = say("14023", "Haarlemmermeer", &["--settings", f.to_str().unwrap()]);
+    assert_eq!(v["resolution"]["municipality"], "Haarlemmermeer");
+    assert_eq!(v["after_choice"]["kind"], "announce");
+    assert_eq!(v["after_choice"]["reason"], "not_connected");
+    assert_eq!(v["after_choice"]["general_number"]["raw"], "(0900) 18 52");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -8,7 +8,8 @@ use clap::Args;
 use jiff::Timestamp;
 use serde_json::json;
 use veertien_core::hours::amsterdam;
-use veertien_core::{AnnounceReason, CallInfo, Decision, DeliveryMode, RouteStep, decide, normalise};
+use veertien_core::{AnnounceReason, CallInfo, Decision, DeliveryMode, MunicipalityId, Plan, RouteStep, Settings, decide, decide_for, normalise};
+use veertien_names::{Outcome, Resolution};
 
 use super::{OutLang, Sources, load_plan, load_settings};
 
@@ -23,7 +24,10 @@ pub struct RouteArgs {
     /// Amsterdam time ("2026-03-11T10:00") [default: now]
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
-    /// JSON-uitvoer / JSON output: {"decision": {...}}
+    /// Wat de beller zei / what the caller said (already as text), resolved to a municipality
+    #[arg(long, value_name = "TEXT")]
+    pub say: Option<String>,
+    /// JSON-uitvoer / JSON output: {"decision": {...}, "resolution": {...}}
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -49,20 +53,72 @@ pub fn run(a: RouteArgs) -> anyhow::Result<ExitCode> {
     let call = CallInfo { dialled: &a.number, caller: a.from.as_deref() };
     let decision = decide(&call, &plan, &settings, now);
     let lang = a.sources.lang;
+    let said = a.say.as_deref().map(|text| said(text, &a.number, &decision, &plan, &settings, now));
     if a.json {
-        let out = json!({
+        let mut out = json!({
             "number": normalise(&a.number).ok().map(|n| n.to_string()),
             "decision": decision,
         });
+        if let Some((resolution, after)) = &said {
+            out["resolution"] = serde_json::to_value(resolution)?;
+            // The decision once the caller's answer picked a municipality of this area code.
+            out["after_choice"] = serde_json::to_value(after)?;
+        }
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         out!("{}", render(&decision, lang));
+        if let Some((resolution, after)) = &said {
+            out!("{}", render_resolution(resolution, a.say.as_deref().unwrap_or(""), &plan, lang));
+            if let Some(d) = after {
+                out!("{} {}", lang.t("Daarna:", "Then:"), render(d, lang));
+            }
+        }
     }
     if let Decision::Reject { reason } = &decision {
         eprintln!("veertien: {}: {reason}", lang.t("geen geldig 14+ nummer", "not a valid 14+ number"));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolve `--say` against the municipalities of the dialled area code (all of them: technical
+/// ones are reachable by name) and, when that picks one of them after a question, the follow-up decision.
+fn said(text: &str, number: &str, decision: &Decision, plan: &Plan, settings: &Settings, now: Timestamp) -> (Resolution, Option<Decision>) {
+    let area = normalise(number).ok().and_then(|n| plan.area_code_id(n.area_code()));
+    let candidates: Vec<MunicipalityId> = area.map(|a| plan.area_code_by_id(a).municipalities.clone()).unwrap_or_default();
+    let resolution = veertien_names::resolve(text, &candidates, plan, settings);
+    let after = match (&resolution.outcome, decision, area) {
+        (Outcome::Municipality { id } | Outcome::NotConnected { id, .. }, Decision::Ask { .. }, Some(a)) if candidates.contains(id) => {
+            Some(decide_for(*id, a, plan, settings, now))
+        }
+        _ => None,
+    };
+    (resolution, after)
+}
+
+fn render_resolution(r: &Resolution, text: &str, plan: &Plan, l: OutLang) -> String {
+    let name = |id: &MunicipalityId| plan.municipality(*id).name.clone();
+    let what = match &r.outcome {
+        Outcome::Municipality { id } => l.t(format!("gemeente {}", name(id)), format!("municipality {}", name(id))).into_owned(),
+        Outcome::OtherAreaCode { id, fourteen_number } => l
+            .t(
+                format!("gemeente {} — niet op dit netnummer; bel {}", name(id), spaced(fourteen_number)),
+                format!("municipality {} — not on this area code; call {}", name(id), spaced(fourteen_number)),
+            )
+            .into_owned(),
+        Outcome::NotConnected { id, general_number } => l
+            .t(
+                format!("gemeente {} — niet aangesloten; algemeen nummer {}", name(id), general_number.raw),
+                format!("municipality {} — not connected; general number {}", name(id), general_number.raw),
+            )
+            .into_owned(),
+        Outcome::Ambiguous { options } => {
+            let names: Vec<String> = options.iter().map(name).collect();
+            l.t(format!("onduidelijk, vraag door: {}", names.join(" / ")), format!("ambiguous, ask again: {}", names.join(" / "))).into_owned()
+        }
+        Outcome::NoMatch => l.t("niet herkend", "not recognised").into_owned(),
+    };
+    format!("{} \"{text}\": {what} ({} {:.2})\n", l.t("Gezegd", "Said"), l.t("zekerheid", "confidence"), r.confidence)
 }
 
 fn mode(m: DeliveryMode, l: OutLang) -> String {
