@@ -15,13 +15,16 @@ pub fn espeak(text: &str, voice: &str) -> Option<Vec<i16>> {
         return None;
     }
     let dir = std::env::temp_dir();
-    let tag = format!("veertien-media-{}-{}", std::process::id(), text.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tag = format!("veertien-media-{}-{n}", std::process::id());
+    let short: String = text.chars().take(40).collect();
     let raw: PathBuf = dir.join(format!("{tag}-{voice}.raw.wav"));
     let out: PathBuf = dir.join(format!("{tag}-{voice}.8k.wav"));
     let st = Command::new("espeak-ng").args(["-v", voice, "-w"]).arg(&raw).arg(text).status().unwrap();
-    assert!(st.success(), "espeak-ng failed for {text:?}");
+    assert!(st.success(), "espeak-ng failed for {short:?}");
     let st = Command::new("sox").arg(&raw).args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(&out).status().unwrap();
-    assert!(st.success(), "sox failed for {text:?}");
+    assert!(st.success(), "sox failed for {short:?}");
     let mut r = hound::WavReader::open(&out).unwrap();
     assert_eq!(r.spec().sample_rate, 8000);
     let pcm: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
