@@ -219,7 +219,8 @@ impl OpeningHours {
                 RangesOn::AllDay => Some(0),
                 RangesOn::Some(r) => r.iter().map(|t| t.from_min).filter(|m| day > 0 || *m > now_min).min(),
             };
-            if let Some(m) = start.filter(|m| day > 0 || *m > now_min || (*m == 0 && day > 0)) {
+            // Today only counts openings still ahead; an all-day opening today would mean "open now".
+            if let Some(m) = start.filter(|m| day > 0 || *m > now_min) {
                 let dt = date.at((m / 60) as i8, (m % 60) as i8, 0, 0);
                 return dt.to_zoned(tz.clone()).ok();
             }

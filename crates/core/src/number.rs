@@ -245,7 +245,7 @@ fn percent_decode(s: &str) -> Result<String, NormaliseError> {
 }
 
 /// Digits of the number in national form (without country code and without trunk prefix handling).
-fn national<'a>(ex: &'a Extracted) -> Result<&'a [u8], NormaliseError> {
+fn national(ex: &Extracted) -> Result<&[u8], NormaliseError> {
     let d = ex.digits.as_bytes();
     let intl = if ex.global {
         Some(d)

@@ -543,7 +543,7 @@ impl<'a> Table<'a> {
     }
 }
 
-fn get<'r>(r: &'r csv::StringRecord, i: Option<usize>) -> &'r str {
+fn get(r: &csv::StringRecord, i: Option<usize>) -> &str {
     i.and_then(|i| r.get(i)).unwrap_or("")
 }
 
