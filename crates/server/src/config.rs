@@ -91,6 +91,9 @@ pub struct SipConfig {
     pub diversion: bool,
     /// Value of the Server / User-Agent header.
     pub server_header: String,
+    /// Send UDP responses to the packet's source address and port whatever the Via says
+    /// (like Kamailio's `force_rport()`): for carriers behind NAT that do not ask for rport.
+    pub respond_to_source: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -178,6 +181,7 @@ impl Default for SipConfig {
             redirect_host: "127.0.0.1".into(),
             diversion: true,
             server_header: concat!("veertien/", env!("CARGO_PKG_VERSION")).into(),
+            respond_to_source: false,
         }
     }
 }

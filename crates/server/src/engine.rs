@@ -214,7 +214,7 @@ impl Engine {
     }
 
     fn dispatch(&self, msg: Message, src: SocketAddr, transport: Transport, trusted: bool) -> Option<Outgoing> {
-        let req = match msg {
+        let mut req = match msg {
             Message::Request(r) => r,
             // No client transactions on the redirect path: responses are validated (so a
             // hostile one cannot cause anything) and absorbed.
@@ -223,6 +223,8 @@ impl Engine {
                 return None;
             }
         };
+        // RFC 3261 18.2.1: note where the request really came from, so the response goes there.
+        req.stamp_received(src);
         if !trusted {
             if *req.method() == Method::Ack {
                 return None;
@@ -235,6 +237,7 @@ impl Engine {
 
     fn reply_to_unparsed(&self, resp: Response, src: SocketAddr, transport: Transport) -> Option<Outgoing> {
         let target = match transport {
+            Transport::Udp if self.config.sip.respond_to_source => src,
             Transport::Udp => response_target(resp.top_via()?, src)?,
             Transport::Tcp => src,
         };
@@ -456,6 +459,7 @@ impl Engine {
 
     fn target_for(&self, req: &Request, src: SocketAddr, transport: Transport) -> Option<SocketAddr> {
         match transport {
+            Transport::Udp if self.config.sip.respond_to_source => Some(src),
             Transport::Udp => response_target(req.top_via()?, src),
             Transport::Tcp => Some(src),
         }
