@@ -14,6 +14,7 @@ have kamailio    || need+=(kamailio)
 have sqlite3     || need+=(sqlite3)
 have chromium    || need+=(chromium)
 have chromedriver || need+=(chromium-driver)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}" >&2
