@@ -17,6 +17,7 @@ pub fn amsterdam() -> &'static TimeZone {
 }
 
 /// A half-open interval of minutes after midnight, `[from, to)`; `to` may be 1440 ("24:00").
+/// Serialised as "08:30-17:00".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeRange {
     pub from_min: u16,
@@ -51,6 +52,12 @@ fn parse_hhmm(s: &str) -> Option<u16> {
         return None;
     }
     Some(h * 60 + m)
+}
+
+impl Serialize for TimeRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl fmt::Display for TimeRange {
@@ -157,7 +164,7 @@ pub fn easter_sunday(year: i16) -> Date {
 }
 
 /// When a municipality's contact centre takes calls.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct OpeningHours {
     /// Monday first. `None`: open around the clock (the default — the contact centre's own systems
     /// handle its hours until the municipality configures them here).

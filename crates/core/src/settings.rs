@@ -182,7 +182,7 @@ impl Lang {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MunicipalitySettings {
     pub status: ConnectionStatus,
     pub destination: Destination,
@@ -306,6 +306,21 @@ impl Settings {
             *slot = ms;
         }
         Settings::assemble(self.ctx.clone(), self.trunk.clone(), munis)
+    }
+
+    /// Like [`Settings::with`], but refuses a keypad digit that another municipality on the same
+    /// area code already has (for editors such as the portal, which must show the conflict).
+    pub fn try_with(&self, id: MunicipalityId, ms: MunicipalitySettings) -> Result<Settings, SettingsError> {
+        let cbs = self.ctx.cbs.get(id.index()).cloned().unwrap_or_default();
+        if let Some(d) = ms.menu_digit.iter().chain(ms.menu_digits.values()).find(|d| **d > 9) {
+            return Err(SettingsError { line: None, field: format!("municipality.{cbs}.menu_digit"), message: format!("{d} is not a keypad digit 0-9") });
+        }
+        let next = self.with(id, ms);
+        let (_, conflicts) = compute_menus(&next.ctx, &next.munis);
+        match conflicts.into_iter().find(|c| c.municipality == id) {
+            Some(c) => Err(SettingsError { line: None, field: format!("municipality.{cbs}.menu_digits.{}", c.code), message: c.message }),
+            None => Ok(next),
+        }
     }
 
     /// A copy with another trunk pattern (`{cbs}` is replaced by the CBS code).

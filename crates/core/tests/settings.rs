@@ -121,3 +121,28 @@ fn destinations_parse() {
     assert!(Destination::parse("sip:").is_err());
     assert!(Destination::parse("hello").is_err());
 }
+
+#[test]
+fn try_with_refuses_a_taken_digit() {
+    let d = Settings::defaults(plan());
+    let goes = plan().by_cbs("GM0664").unwrap();
+    let kapelle = plan().by_cbs("GM0678").unwrap();
+    let mut g = d.get(goes).clone();
+    g.menu_digits.insert("0113".into(), 7);
+    let s = d.try_with(goes, g).unwrap();
+    let mut k = s.get(kapelle).clone();
+    k.menu_digit = Some(7);
+    let e = s.try_with(kapelle, k.clone()).unwrap_err();
+    assert_eq!(e.field, "municipality.GM0678.menu_digits.0113");
+    assert!(e.message.contains("already taken by Goes"), "{e}");
+    // `with` keeps routing total: Kapelle falls back to an automatic digit and a warning says why.
+    let s2 = s.with(kapelle, k);
+    assert_eq!(s2.warnings().len(), 1);
+    let code = plan().area_code_id("0113").unwrap();
+    assert_eq!(s2.digit_choice(code, 7), Some(goes));
+    assert!(s2.menu(code).iter().any(|e| e.municipality == kapelle && e.digit.is_some()));
+    // Settings serialise to JSON for the portal.
+    let v = serde_json::to_value(s2.get(goes)).unwrap();
+    assert_eq!(v["menu_digits"]["0113"], 7);
+    assert_eq!(v["status"], "active");
+}
