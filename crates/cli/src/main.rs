@@ -24,6 +24,12 @@ enum Command {
     /// Instellingen per gemeente / Per-municipality settings
     #[command(subcommand)]
     Settings(commands::settings::SettingsCommand),
+    /// Spraakmodel installeren of controleren / install or check the speech model
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
+    /// Spraakherkenning meten / evaluate speech recognition
+    #[command(subcommand)]
+    Speech(commands::speech::SpeechCommand),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +38,8 @@ fn main() -> ExitCode {
         Command::Route(a) => commands::route::run(a),
         Command::Plan(c) => commands::plan::run(c),
         Command::Settings(c) => commands::settings::run(c),
+        Command::Model(c) => commands::model::run(c),
+        Command::Speech(c) => commands::speech::run(c),
     };
     match result {
         Ok(code) => code,

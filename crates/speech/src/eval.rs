@@ -65,6 +65,41 @@ pub struct EvalOptions {
     pub verbose: bool,
 }
 
+/// Population per municipality name from the plan's `gemeenten.csv` (columns `name`,
+/// `population`, optionally `roo_short_name`), keyed by the CBS name, the ROO short name and the
+/// name without a CBS qualifier such as " (NH.)", so spoken-form manifests find their prior.
+pub fn population_from_csv(path: &Path) -> Result<HashMap<String, u64>, Error> {
+    let file = path.display().to_string();
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::Manifest { file: file.clone(), line: 1, msg: e.to_string() })?;
+    let headers = rdr.headers().map_err(|e| Error::Manifest { file: file.clone(), line: 1, msg: e.to_string() })?.clone();
+    let col = |n: &str| headers.iter().position(|h| h == n);
+    let (Some(name_c), Some(pop_c)) = (col("name"), col("population")) else {
+        return Err(Error::Manifest { file, line: 1, msg: "needs the columns name and population".into() });
+    };
+    let short_c = col("roo_short_name");
+    let mut out = HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| Error::Manifest { file: file.clone(), line, msg: e.to_string() })?;
+        let pop: u64 = rec[pop_c].trim().parse().map_err(|_| Error::Manifest {
+            file: file.clone(),
+            line,
+            msg: format!("population {:?} is not a whole number", &rec[pop_c]),
+        })?;
+        let name = rec[name_c].trim().to_string();
+        let bare = match name.find(" (") {
+            Some(i) => name[..i].to_string(),
+            None => name.clone(),
+        };
+        if let Some(c) = short_c {
+            out.entry(rec[c].trim().to_string()).or_insert(pop);
+        }
+        out.entry(bare).or_insert(pop);
+        out.insert(name, pop);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Confusion {
     pub expected: String,
@@ -327,6 +362,16 @@ mod tests {
         // Right every time with small gaps: sharpen (small T).
         let under: Vec<Outcome> = (0..10).map(|_| outcome(vec![1.0, 0.0], 0, 0)).collect();
         assert!(fit_temperature(&over) > 10.0 * fit_temperature(&under));
+    }
+
+    #[test]
+    fn population_of_the_shipped_plan_covers_spoken_forms() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/numberplan/gemeenten.csv");
+        let pop = population_from_csv(&p).unwrap();
+        assert!(pop.len() >= 342);
+        assert_eq!(pop["Laren"], pop["Laren (NH.)"]);
+        assert_eq!(pop["Den Haag"], pop["'s-Gravenhage"]);
+        assert!(pop["Amsterdam"] > pop["Goes"]);
     }
 
     #[test]

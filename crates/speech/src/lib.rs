@@ -15,7 +15,7 @@ pub mod recognizer;
 
 use std::path::PathBuf;
 
-pub use eval::{evaluate, EvalOptions, Report};
+pub use eval::{evaluate, population_from_csv, read_manifest, EvalOptions, Report};
 pub use install::{default_model_dir, install, is_installed, Progress};
 pub use recognizer::{Priors, Ranked, Recognizer, RecognizerConfig, Scored};
 

@@ -23,6 +23,8 @@ macro_rules! out {
 pub mod plan;
 pub mod route;
 pub mod settings;
+pub mod model;
+pub mod speech;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
