@@ -196,3 +196,11 @@ fn say_a_municipality_that_is_not_connected() {
     assert_eq!(v["after_choice"]["general_number"]["raw"], "(0900) 18 52");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn an_unquoted_number_with_spaces_is_one_number() {
+    let v = json(&["route", "14", "0111", "--json"]);
+    assert_eq!(v["number"], "140111");
+    assert_eq!(v["decision"]["kind"], "forward");
+    veertien().args(["route", "140111", "--lang", "en"]).assert().success().stdout(predicates::str::contains("Forward to municipality Schouwen-Duiveland"));
+}

@@ -16,7 +16,9 @@ use super::{OutLang, Sources, load_plan, load_settings};
 #[derive(Args, Debug)]
 pub struct RouteArgs {
     /// Het gekozen nummer / the dialled number: 140113, "14 020", +3114020, tel:..., sip:...
-    pub number: String,
+    /// (several words are joined with spaces, so `veertien route 14 020` works unquoted)
+    #[arg(required = true, num_args = 1..)]
+    pub number: Vec<String>,
     /// Nummer van de beller / the caller's number
     #[arg(long, value_name = "CALLER")]
     pub from: Option<String>,
@@ -50,13 +52,14 @@ pub fn run(a: RouteArgs) -> anyhow::Result<ExitCode> {
         Some(s) => parse_at(s)?,
         None => Timestamp::now(),
     };
-    let call = CallInfo { dialled: &a.number, caller: a.from.as_deref() };
+    let number = a.number.join(" ");
+    let call = CallInfo { dialled: &number, caller: a.from.as_deref() };
     let decision = decide(&call, &plan, &settings, now);
     let lang = a.sources.lang;
-    let said = a.say.as_deref().map(|text| said(text, &a.number, &decision, &plan, &settings, now));
+    let said = a.say.as_deref().map(|text| said(text, &number, &decision, &plan, &settings, now));
     if a.json {
         let mut out = json!({
-            "number": normalise(&a.number).ok().map(|n| n.to_string()),
+            "number": normalise(&number).ok().map(|n| n.to_string()),
             "decision": decision,
         });
         if let Some((resolution, after)) = &said {
@@ -65,7 +68,7 @@ pub fn run(a: RouteArgs) -> anyhow::Result<ExitCode> {
             out["after_choice"] = serde_json::to_value(after)?;
         }
         outln!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
+    } else if !matches!(decision, Decision::Reject { .. }) {
         out!("{}", render(&decision, lang));
         if let Some((resolution, after)) = &said {
             out!("{}", render_resolution(resolution, a.say.as_deref().unwrap_or(""), &plan, lang));
