@@ -270,11 +270,13 @@ impl Call {
             Event::DestinationDown { destination } => self.on_dead(&destination, now, health),
         }
         // Timers may be late; the deadline is what counts.
-        let expired: Vec<RequestId> =
-            self.stragglers.iter().filter(|s| s.forget_at <= now).map(|s| s.invite_id).collect();
-        for id in expired {
-            self.stragglers.retain(|s| s.invite_id != id);
-            self.cancel_timer(TimerId::Straggler(id));
+        if self.stragglers.iter().any(|s| s.forget_at <= now) {
+            let expired: Vec<RequestId> =
+                self.stragglers.iter().filter(|s| s.forget_at <= now).map(|s| s.invite_id).collect();
+            for id in expired {
+                self.stragglers.retain(|s| s.invite_id != id);
+                self.cancel_timer(TimerId::Straggler(id));
+            }
         }
         self.try_complete(now);
     }

@@ -86,7 +86,7 @@ fn wire_invite_becomes_a_valid_b_leg_invite_and_responses_go_back_valid() {
     let (_, r180) = &responses(&a, Leg::A)[0];
     let r180 = reparse_response(&r180.to_sip(&invite).unwrap());
     sip::validate_response(&r180).unwrap();
-    assert_eq!(r180.to().unwrap().tag.as_deref(), Some(&A_TAG.as_bytes()[..]));
+    assert_eq!(r180.to().unwrap().tag.as_deref(), Some(A_TAG.as_bytes()));
     assert_eq!(r180.headers().all(&sip::HeaderName::RecordRoute).count(), 2, "Record-Route copied in order");
     assert!(r180.contact_uri().is_some());
 
