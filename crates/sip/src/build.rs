@@ -82,11 +82,25 @@ pub struct ResponseBuilder {
     body: Bytes,
     to_index: Option<usize>,
     to_has_tag: bool,
+    /// Typed headers copied from the request, so building does not re-parse them.
+    core: Core,
 }
 
 impl Response {
     pub fn builder(req: &Request, status: u16) -> ResponseBuilder {
-        ResponseBuilder::from_parts(req.headers(), req.to().is_some_and(|t| t.tag.is_some()), status)
+        let mut b = ResponseBuilder::from_parts(req.headers(), req.to().is_some_and(|t| t.tag.is_some()), status);
+        let c = &req.core;
+        b.core = Core {
+            vias: c.vias.clone(),
+            from: c.from.clone(),
+            to: c.to.clone(),
+            call_id: c.call_id.clone(),
+            cseq: c.cseq.clone(),
+            duplicate: c.duplicate.clone(),
+            defect: c.defect,
+            ..Core::default()
+        };
+        b
     }
 }
 
@@ -117,6 +131,7 @@ impl ResponseBuilder {
             body: Bytes::new(),
             to_index,
             to_has_tag,
+            core: Core::default(),
         }
     }
 
@@ -136,14 +151,21 @@ impl ResponseBuilder {
             v.put_slice(old);
             v.put_slice(b";tag=");
             v.put_slice(tag.as_bytes());
-            self.headers.0[i].value = v.freeze();
+            let value = v.freeze();
+            if let Some(to) = self.core.to.as_mut() {
+                to.tag = Some(value.slice(value.len() - tag.len()..));
+                to.raw = value.clone();
+            }
+            self.headers.0[i].value = value;
             self.to_has_tag = true;
         }
         self
     }
 
     pub fn header(mut self, name: impl Into<HeaderName>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(name.into(), value);
+        let h = crate::header::Header { name: name.into(), value: value.into() };
+        self.core.add(&h);
+        self.headers.0.push(h);
         self
     }
 
@@ -157,14 +179,13 @@ impl ResponseBuilder {
     }
 
     pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        self.headers.push(HeaderName::ContentType, Bytes::copy_from_slice(content_type.as_bytes()));
+        self = self.header(HeaderName::ContentType, Bytes::copy_from_slice(content_type.as_bytes()));
         self.body = body.into();
         self
     }
 
     pub fn build(self) -> Response {
-        let core = Core::from_headers(&self.headers);
-        Response { status: self.status, reason: self.reason, headers: self.headers, body: self.body, core }
+        Response { status: self.status, reason: self.reason, headers: self.headers, body: self.body, core: self.core }
     }
 }
 

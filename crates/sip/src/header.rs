@@ -8,6 +8,36 @@ use bytes::Bytes;
 use crate::scan::{self, Cursor, is_token};
 use crate::uri::Uri;
 
+static KNOWN: &[(&[u8], HeaderName)] = {
+    use HeaderName::*;
+    &[
+        (b"Via", Via),
+        (b"From", From),
+        (b"To", To),
+        (b"Call-ID", CallId),
+        (b"CSeq", CSeq),
+        (b"Max-Forwards", MaxForwards),
+        (b"Content-Length", ContentLength),
+        (b"Content-Type", ContentType),
+        (b"Content-Encoding", ContentEncoding),
+        (b"Contact", Contact),
+        (b"Route", Route),
+        (b"Record-Route", RecordRoute),
+        (b"Require", Require),
+        (b"Proxy-Require", ProxyRequire),
+        (b"Supported", Supported),
+        (b"Unsupported", Unsupported),
+        (b"Accept", Accept),
+        (b"Allow", Allow),
+        (b"Retry-After", RetryAfter),
+        (b"Expires", Expires),
+        (b"Subject", Subject),
+        (b"Timestamp", Timestamp),
+        (b"Server", Server),
+        (b"User-Agent", UserAgent),
+    ]
+};
+
 /// Header names the stack interprets. Everything else is `Other` and kept verbatim.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum HeaderName {
@@ -41,8 +71,13 @@ pub enum HeaderName {
 impl HeaderName {
     /// Maps a received header name (full or compact form, any case).
     pub fn from_bytes(name: Bytes) -> HeaderName {
+        let n = name.clone();
+        Self::from_slice(&n, || name)
+    }
+
+    /// Like `from_bytes`, but only materialises the `Bytes` for an unknown name.
+    pub(crate) fn from_slice(n: &[u8], owned: impl FnOnce() -> Bytes) -> HeaderName {
         use HeaderName::*;
-        let n = &name[..];
         if n.len() == 1 {
             return match n[0].to_ascii_lowercase() {
                 b'v' => Via,
@@ -55,41 +90,17 @@ impl HeaderName {
                 b'm' => Contact,
                 b'k' => Supported,
                 b's' => Subject,
-                _ => Other(name),
+                _ => Other(owned()),
             };
         }
-        let known: &[(&[u8], HeaderName)] = &[
-            (b"Via", Via),
-            (b"From", From),
-            (b"To", To),
-            (b"Call-ID", CallId),
-            (b"CSeq", CSeq),
-            (b"Max-Forwards", MaxForwards),
-            (b"Content-Length", ContentLength),
-            (b"Content-Type", ContentType),
-            (b"Content-Encoding", ContentEncoding),
-            (b"Contact", Contact),
-            (b"Route", Route),
-            (b"Record-Route", RecordRoute),
-            (b"Require", Require),
-            (b"Proxy-Require", ProxyRequire),
-            (b"Supported", Supported),
-            (b"Unsupported", Unsupported),
-            (b"Accept", Accept),
-            (b"Allow", Allow),
-            (b"Retry-After", RetryAfter),
-            (b"Expires", Expires),
-            (b"Subject", Subject),
-            (b"Timestamp", Timestamp),
-            (b"Server", Server),
-            (b"User-Agent", UserAgent),
-        ];
-        for (k, v) in known {
-            if k.len() == n.len() && k.eq_ignore_ascii_case(n) {
+        // Dispatch on the first letter so a lookup compares against at most a few names.
+        let first = n.first().map(u8::to_ascii_lowercase);
+        for (k, v) in KNOWN {
+            if k.len() == n.len() && Some(k[0].to_ascii_lowercase()) == first && k.eq_ignore_ascii_case(n) {
                 return v.clone();
             }
         }
-        Other(name)
+        Other(owned())
     }
 
     pub fn as_str(&self) -> &str {

@@ -61,7 +61,7 @@ impl Core {
         core
     }
 
-    fn add(&mut self, h: &Header) {
+    pub(crate) fn add(&mut self, h: &Header) {
         let v = &h.value;
         let res: Result<(), &'static str> = match &h.name {
             HeaderName::Via => Via::parse_list(v, &mut self.vias),
@@ -402,10 +402,13 @@ pub(crate) fn parse_framed(buf: Bytes, framing: Framing) -> Result<(Message, usi
         start += 2;
     }
     let data = &buf[start..];
-    let Some(line_end) = memchr::memmem::find(data, b"\r\n") else {
+    // A bare LF before the first CRLF is caught by the start-line check below.
+    let Some(line_end) = memchr::memchr(b'\n', data).map(|i| i.saturating_sub(1)).filter(|&i| data.get(i) == Some(&b'\r')).or_else(|| memchr::memmem::find(data, b"\r\n")) else {
         return Err(ParseError::incomplete("Incomplete message"));
     };
-    let Some(hdr_end) = memchr::memmem::find(&data[line_end..], b"\r\n\r\n").map(|i| i + line_end) else {
+    static BLANK_LINE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    let Some(hdr_end) = BLANK_LINE.find(&data[line_end..]).map(|i| i + line_end) else {
         return Err(ParseError::incomplete("Incomplete message"));
     };
     let start_line = &data[..line_end];
@@ -467,7 +470,7 @@ pub(crate) fn parse_framed(buf: Bytes, framing: Framing) -> Result<(Message, usi
             if line.get(i) != Some(&b':') {
                 return Err(ParseError::bad("Malformed header line"));
             }
-            let name = HeaderName::from_bytes(buf.slice(start + pos..start + pos + name_end));
+            let name = HeaderName::from_slice(&line[..name_end], || buf.slice(start + pos..start + pos + name_end));
             cur = Some((name, pos + i + 1, nl - 1, false));
         }
         pos = nl + 1;

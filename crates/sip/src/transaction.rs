@@ -550,11 +550,10 @@ impl Table {
                 }
                 self.actions.push_back(Action::Response { tx, response });
             }
-            (Kind::ClientInvite, State::Accepted) => {
-                if (200..300).contains(&status) {
+            (Kind::ClientInvite, State::Accepted)
+                if (200..300).contains(&status) => {
                     self.actions.push_back(Action::Response { tx, response });
                 }
-            }
             (Kind::ClientInvite, State::Completed) => {
                 if status >= 300
                     && let Some(bytes) = t.ack_bytes.clone()
@@ -613,11 +612,10 @@ impl Table {
         let t = &mut self.txs[idx];
         let tx = TxId { index: idx as u32, generation: t.generation };
         match (slot, t.kind, t.state) {
-            (TRYING, Kind::ServerInvite, State::Proceeding) => {
-                if t.last_response.is_none() {
+            (TRYING, Kind::ServerInvite, State::Proceeding)
+                if t.last_response.is_none() => {
                     self.send_trying(idx);
                 }
-            }
             (RETRANS, Kind::ClientInvite, State::Calling) => {
                 // Timer A doubles without cap (RFC 3261 17.1.1.2).
                 t.interval *= 2;

@@ -73,7 +73,8 @@ impl std::fmt::Display for Rejection {
 
 /// Validates a request with the default front-door [`Policy`].
 pub fn validate_request(req: &Request) -> Result<(), Rejection> {
-    validate_request_with(req, &Policy::default())
+    static DEFAULT: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(Policy::default);
+    validate_request_with(req, &DEFAULT)
 }
 
 /// Validates a request. The order follows RFC 3261 8.2: syntax and mandatory fields first

@@ -10,7 +10,7 @@ fn peer(transport: Transport) -> Peer {
 }
 
 fn request(method: &str, branch: &str, call_id: &str, extra: &str) -> Request {
-    let cseq_method = if method == "ACK" || method == "CANCEL" { method } else { method };
+    let cseq_method = method;
     let text = format!(
         "{method} sip:14020@veertien.example SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}\r\n\
