@@ -536,3 +536,52 @@ fn strict_trunk_router_is_honoured() {
     assert_eq!(inv.request_uri, "sip:old-trunk.example.net");
     assert_eq!(inv.route, vec![format!("<{PRIMARY}>")]);
 }
+
+#[test]
+fn callee_reinvite_goes_to_the_caller_and_our_2xx_waits_for_the_callee_ack() {
+    let (mut h, first) = H::start(full_route(), invite_a(Some(A_SDP)));
+    let (id, inv) = the_invite(&first);
+    answer(&mut h, id);
+    h.ev(Event::Ack { request: a_req(Method::Ack, 10, None) });
+    // The agent's phone moves media (new address) with a re-INVITE on the B dialog.
+    let moved = B_SDP.replace("203.0.113.20", "203.0.113.99");
+    let t = h.ev(Event::Request { txn: ServerTxn(70), request: b_req(Method::Invite, &inv, "t1", 2, Some(&moved)) });
+    assert!(t.contains(&Action::Media(MediaAction::Connect { side: Leg::B, remote: "203.0.113.99:40000".parse().unwrap() })));
+    let fwd = sends_of(&t, Method::Invite);
+    let (fid, leg, _, req) = fwd[0].clone();
+    assert_eq!(leg, Leg::A);
+    // First request we send on the A dialog; it targets the caller's Contact via its route set.
+    assert_eq!((req.cseq, req.call_id.as_str()), (1, A_CALL_ID));
+    assert_eq!((req.from.tag.as_deref(), req.to.tag.as_deref()), (Some(A_TAG), Some("ctag")));
+    assert_eq!(req.request_uri, "sip:+31612345678@198.51.100.7:5060");
+    assert!(body_text(&req.body).contains("m=audio 20000 "), "caller still sends to the relay");
+    let t = h.respond(fid, resp(200, Some("ctag"), Some(A_SDP)));
+    let ack = sends_of(&t, Method::Ack);
+    assert_eq!((ack[0].1, ack[0].3.cseq), (Leg::A, 1));
+    let r = responses(&t, Leg::B);
+    assert_eq!((r[0].0, r[0].1.status), (ServerTxn(70), 200));
+    assert!(body_text(&r[0].1.body).contains("m=audio 20002 "));
+    assert!(h.has_timer(TimerId::Retransmit2xx(Leg::B)));
+    h.ev(Event::Ack { request: b_req(Method::Ack, &inv, "t1", 2, None) });
+    assert!(!h.has_timer(TimerId::Retransmit2xx(Leg::B)) && !h.has_timer(TimerId::AckWait(Leg::B)));
+    // A later BYE from the caller uses the next CSeq on the B dialog (ours: INVITE=1).
+    let t = h.ev(Event::Request { txn: ServerTxn(71), request: a_req(Method::Bye, 11, None) });
+    assert_eq!(sends_of(&t, Method::Bye)[0].3.cseq, 2);
+}
+
+#[test]
+fn update_with_offer_is_forwarded_and_answered() {
+    let (mut h, first) = H::start(full_route(), invite_a(Some(A_SDP)));
+    let (id, _) = the_invite(&first);
+    answer(&mut h, id);
+    h.ev(Event::Ack { request: a_req(Method::Ack, 10, None) });
+    let t = h.ev(Event::Request { txn: ServerTxn(80), request: a_req(Method::Update, 11, Some(A_SDP)) });
+    let (uid, _, _, up) = sends_of(&t, Method::Update)[0].clone();
+    assert!(up.body.is_some());
+    let t = h.respond(uid, resp(200, Some("t1"), Some(B_SDP)));
+    assert!(sends_of(&t, Method::Ack).is_empty(), "UPDATE is not ACKed");
+    let r = &responses(&t, Leg::A)[0];
+    assert_eq!((r.0, r.1.status), (ServerTxn(80), 200));
+    assert!(r.1.body.is_some());
+    assert!(!h.has_timer(TimerId::Retransmit2xx(Leg::A)), "non-INVITE 2xx is not retransmitted by us");
+}
