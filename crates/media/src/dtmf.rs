@@ -186,7 +186,11 @@ impl TelephoneEvent {
 #[derive(Debug, Default, Clone)]
 pub struct EventDeduplicator {
     current: Option<Current>,
+    /// (SSRC, timestamp) of recent earlier events, to recognise their stragglers.
+    recent: std::collections::VecDeque<(u32, u32)>,
 }
+
+const RECENT_EVENTS: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 struct Current {
@@ -211,9 +215,10 @@ impl EventDeduplicator {
                 cur.duration = cur.duration.max(ev.duration);
                 return None;
             }
-            // Repeats of the previous event arriving after a newer one started: the
-            // timestamp lies behind the current one (serial-number arithmetic).
-            if cur.ssrc == ssrc && (timestamp.wrapping_sub(cur.timestamp) as i32) < 0 {
+            // Repeats of an earlier event arriving after a newer one started. Matching
+            // on the exact start timestamp (not "older than") keeps a genuinely new event
+            // from a sender whose timestamps jumped back (e.g. replayed captures) intact.
+            if self.recent.contains(&(ssrc, timestamp)) {
                 return None;
             }
             let continuation = cur.ssrc == ssrc
@@ -225,6 +230,12 @@ impl EventDeduplicator {
                 *cur = Current { ssrc, timestamp, event: ev.event, ended: ev.end, duration: ev.duration };
                 return None;
             }
+        }
+        if let Some(prev) = self.current {
+            if self.recent.len() == RECENT_EVENTS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((prev.ssrc, prev.timestamp));
         }
         self.current = Some(Current { ssrc, timestamp, event: ev.event, ended: ev.end, duration: ev.duration });
         ev.digit()
@@ -264,6 +275,17 @@ mod tests {
         // A late end packet of the first press does not re-trigger.
         got.extend(d.push(7, ts, TelephoneEvent { event: 1, end: true, volume: 10, duration: 640 }));
         assert_eq!(got, vec![Digit::D1, Digit::D1]);
+    }
+
+    #[test]
+    fn a_new_event_with_an_older_timestamp_is_still_a_new_press() {
+        // SIPp's dtmf_2833_*.pcap files come from one capture: replayed in key order the
+        // timestamps jump back and forth.
+        let mut d = EventDeduplicator::new();
+        let e = |event| TelephoneEvent { event, end: false, volume: 10, duration: 160 };
+        assert_eq!(d.push(1, 67840, e(9)), Some(Digit::D9));
+        assert_eq!(d.push(1, 17632, e(0)), Some(Digit::D0));
+        assert_eq!(d.push(1, 67840, e(9)), None, "straggler of the previous press");
     }
 
     #[test]

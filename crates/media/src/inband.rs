@@ -116,6 +116,11 @@ impl InbandDetector {
         self.reported = None;
     }
 
+    /// Whether a key press is in progress (reported and not yet released).
+    pub fn tone_present(&self) -> bool {
+        self.reported.is_some()
+    }
+
     /// Feeds samples; appends each newly detected key press to `out`.
     pub fn process(&mut self, pcm: &[i16], out: &mut Vec<Digit>) {
         for &s in pcm {
@@ -141,19 +146,29 @@ impl InbandDetector {
         }
     }
 
-    fn goertzel(&self, c: f32) -> f32 {
-        let (mut s1, mut s2) = (0.0f32, 0.0f32);
+    /// Goertzel powers of the 8 DTMF frequencies and the block energy, in one pass: the
+    /// eight recurrences are independent, so the compiler runs them side by side (SIMD)
+    /// instead of waiting on one serial dependency chain eight times over.
+    fn analyse_powers(&self) -> ([f32; 4], [f32; 4], f32) {
+        let mut c = [0.0f32; 8];
+        c[..4].copy_from_slice(&self.coeff_rows);
+        c[4..].copy_from_slice(&self.coeff_cols);
+        let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+        let mut energy = 0.0f32;
         for &x in &self.block {
-            let s = x + c * s1 - s2;
-            s2 = s1;
-            s1 = s;
+            energy += x * x;
+            for k in 0..8 {
+                let s = x + c[k] * s1[k] - s2[k];
+                s2[k] = s1[k];
+                s1[k] = s;
+            }
         }
-        s1 * s1 + s2 * s2 - c * s1 * s2
+        let p: [f32; 8] = std::array::from_fn(|k| s1[k] * s1[k] + s2[k] * s2[k] - c[k] * s1[k] * s2[k]);
+        ([p[0], p[1], p[2], p[3]], [p[4], p[5], p[6], p[7]], energy)
     }
 
     fn analyse_block(&self) -> Option<Digit> {
-        let rows = self.coeff_rows.map(|c| self.goertzel(c));
-        let cols = self.coeff_cols.map(|c| self.goertzel(c));
+        let (rows, cols, energy) = self.analyse_powers();
         let best = |p: &[f32; 4]| {
             let mut i = 0;
             for k in 1..4 {
@@ -176,7 +191,6 @@ impl InbandDetector {
                 return None;
             }
         }
-        let energy: f32 = self.block.iter().map(|x| x * x).sum();
         // Goertzel power × 2/N is the energy a pure tone contributes to the block.
         let tone_energy = (pr + pc) * 2.0 / BLOCK as f32;
         if tone_energy < self.min_share * energy {

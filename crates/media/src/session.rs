@@ -180,8 +180,9 @@ struct Driver {
     dedup: EventDeduplicator,
     inband: InbandDetector,
     rfc4733_seen: bool,
+    /// While an RFC 4733 key is held down, the audio carries its tone (or muting); keep it from the VAD.
+    event_until: Option<Instant>,
     vad: Vad,
-    samples_fed: u64,
     last_rx: Instant,
     timeout_reported: bool,
     stats: SessionStats,
@@ -207,7 +208,7 @@ impl Driver {
             concealer: Concealer::default(),
             dedup: EventDeduplicator::new(),
             rfc4733_seen: false,
-            samples_fed: 0,
+            event_until: None,
             last_rx: Instant::now(),
             timeout_reported: false,
             stats: SessionStats::default(),
@@ -344,6 +345,8 @@ impl Driver {
         if Some(rtp.payload_type) == self.neg.telephone_event_pt {
             match TelephoneEvent::parse(rtp.payload) {
                 Ok(ev) => {
+                    // Updates come every 50 ms while the key is down (RFC 4733 §2.5.1.2).
+                    self.event_until = if ev.end { None } else { Some(now + Duration::from_millis(150)) };
                     if let Some(d) = self.dedup.push(rtp.ssrc, rtp.timestamp, ev) {
                         self.rfc4733_seen = true;
                         self.dtmf(d, DtmfSource::Rfc4733);
@@ -382,18 +385,24 @@ impl Driver {
                 self.dtmf(d, DtmfSource::InBand);
             }
         }
-        self.vad.process(&pcm, &mut self.vad_events);
-        self.samples_fed += pcm.len() as u64;
+        let key_down = self.inband.tone_present() || self.event_until.is_some_and(|t| Instant::now() < t);
+        if key_down {
+            self.vad.cancel();
+        } else {
+            self.vad.process(&pcm, &mut self.vad_events);
+        }
+        // The newest sample fed to the VAD was heard about now; map positions back from it.
         let now = Instant::now();
-        let at = |pos: u64, fed: u64| now - Duration::from_micros((fed.saturating_sub(pos)) * 125);
+        let vad_pos = self.vad.position();
+        let at = |pos: u64| now - Duration::from_micros(vad_pos.saturating_sub(pos) * 125);
         for e in std::mem::take(&mut self.vad_events) {
             match e {
                 VadEvent::SpeechStarted { at: pos } => {
                     self.barge_in();
-                    self.emit(MediaEvent::SpeechStarted { at: at(pos, self.samples_fed) });
+                    self.emit(MediaEvent::SpeechStarted { at: at(pos) });
                 }
                 VadEvent::Utterance { pcm, start, end } => {
-                    let (started, ended) = (at(start, self.samples_fed), at(end, self.samples_fed));
+                    let (started, ended) = (at(start), at(end));
                     self.emit(MediaEvent::Utterance { pcm, started, ended });
                 }
             }

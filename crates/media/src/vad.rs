@@ -119,6 +119,11 @@ impl Vad {
         self.noise_db
     }
 
+    /// Samples fed so far (the clock event positions are measured on).
+    pub fn position(&self) -> u64 {
+        self.pos + self.fill as u64
+    }
+
     pub fn in_speech(&self) -> bool {
         matches!(self.state, State::Speech { .. })
     }

@@ -233,3 +233,15 @@ async fn silence_on_the_wire_raises_media_timeout_once() {
     assert_eq!(ev.iter().filter(|x| matches!(x, MediaEvent::MediaTimeout { .. })).count(), 1);
     session.close().await;
 }
+
+#[tokio::test]
+async fn a_long_key_press_is_one_digit_and_not_speech() {
+    let (session, mut events, mut phone) = setup(SessionConfig::default(), 42180).await;
+    phone.send_audio(&common::noise(400, -60.0, 11)).await;
+    phone.send_audio(&generate_tone(Digit::Hash, 600, -8.0)).await;
+    phone.send_audio(&common::noise(1500, -60.0, 12)).await;
+    let ev = collect(&mut events, |_| false, Duration::from_millis(800)).await;
+    assert_eq!(dtmf(&ev), vec![(Digit::Hash, DtmfSource::InBand)]);
+    assert!(!ev.iter().any(|e| matches!(e, MediaEvent::SpeechStarted { .. } | MediaEvent::Utterance { .. })), "{ev:?}");
+    session.close().await;
+}
