@@ -262,8 +262,25 @@ fn period_where(q: &mut Sql, s: &StatsQuery, from: i64, to: i64) {
     }
 }
 
+/// Wraps a grouped query so the engine returns its rows as one JSON array in a single
+/// row: sqlx hands SQLite rows over one by one from a worker thread (~10-20 us each), which
+/// made thousands of small group rows cost more than the scan itself.
+fn json_rows(d: Dialect, cols: &str, inner: Sql) -> Sql {
+    let mut q = match d {
+        Dialect::Sqlite => Sql::new(d, &format!("SELECT json_group_array(json_array({cols})) FROM (")),
+        Dialect::Postgres => Sql::new(
+            d,
+            &format!("SELECT COALESCE(json_agg(json_build_array({cols})), '[]'::json)::text FROM ("),
+        ),
+    };
+    q.text.push_str(&inner.text);
+    q.args = inner.args;
+    q.push(") g");
+    q
+}
+
 /// One pass grouped by (day, hour of week, outcome) carrying every counter the figures
-/// need; the groups (≤ days × 24 × 10) are folded in Rust.
+/// need; the groups (at most days x 24 x 10) are folded in Rust.
 pub(crate) fn stats_groups_sql(d: Dialect, s: &StatsQuery, from: i64, to: i64) -> Sql {
     let mut q = Sql::new(
         d,
@@ -278,35 +295,36 @@ pub(crate) fn stats_groups_sql(d: Dialect, s: &StatsQuery, from: i64, to: i64) -
     );
     period_where(&mut q, s, from, to);
     q.push(" GROUP BY local_day, hour_of_week, outcome");
-    q
+    json_rows(
+        d,
+        "local_day, hour_of_week, outcome, n, bridged_offered, answered_30s, ivr_calls, name_asked, first_time, corrections",
+        q,
+    )
 }
 
 pub(crate) fn pdd_hist_sql(d: Dialect, s: &StatsQuery, from: i64, to: i64) -> Sql {
-    let mut q = Sql::new(d, "SELECT post_dial_delay_ms, COUNT(*) AS n FROM calls");
+    let mut q = Sql::new(d, "SELECT post_dial_delay_ms AS v, COUNT(*) AS n FROM calls");
     period_where(&mut q, s, from, to);
-    q.push(" AND post_dial_delay_ms IS NOT NULL GROUP BY post_dial_delay_ms ORDER BY post_dial_delay_ms");
-    q
+    q.push(" AND post_dial_delay_ms IS NOT NULL GROUP BY post_dial_delay_ms");
+    json_rows(d, "v, n", q)
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct GroupRow {
-    pub local_day: String,
-    pub hour_of_week: i64,
-    pub outcome: Option<String>,
-    pub n: i64,
-    pub bridged_offered: i64,
-    pub answered_30s: i64,
-    pub ivr_calls: i64,
-    pub name_asked: i64,
-    pub first_time: i64,
-    pub corrections: i64,
+/// (local_day, hour_of_week, outcome, n, bridged_offered, answered_30s, ivr_calls,
+/// name_asked, first_time, corrections)
+pub(crate) type GroupRow = (String, i64, Option<String>, i64, i64, i64, i64, i64, i64, i64);
+
+pub(crate) fn parse_json_rows<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<Vec<T>, crate::StoreError> {
+    serde_json::from_str(text).map_err(|e| crate::StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 pub(crate) fn fold_period(
     from_ms: i64,
     to_ms: i64,
     groups: Vec<GroupRow>,
-    pdd: Vec<(i64, i64)>,
+    mut pdd: Vec<(i64, i64)>,
 ) -> Result<crate::PeriodStats, crate::StoreError> {
     use crate::Outcome;
     use std::collections::BTreeMap;
@@ -318,16 +336,18 @@ pub(crate) fn fold_period(
     };
     let mut days: BTreeMap<String, u64> = BTreeMap::new();
     let mut outcomes: BTreeMap<Outcome, u64> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
-    for g in groups {
-        let n = g.n as u64;
+    for (day, hour_of_week, outcome, n, offered, answered_30s, ivr_calls, asked, first_time, corrections) in
+        groups
+    {
+        let n = n as u64;
         p.calls += n;
-        *days.entry(g.local_day).or_default() += n;
-        let how = usize::try_from(g.hour_of_week)
+        *days.entry(day).or_default() += n;
+        let how = usize::try_from(hour_of_week)
             .ok()
             .filter(|h| *h < 168)
-            .ok_or_else(|| crate::StoreError::Corrupt(format!("hour_of_week {}", g.hour_of_week)))?;
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("hour_of_week {hour_of_week}")))?;
         p.calls_per_hour_of_week[how] += n;
-        match g.outcome.as_deref() {
+        match outcome.as_deref() {
             None => p.in_progress += n,
             Some(s) => {
                 let o = Outcome::parse(s)
@@ -338,18 +358,19 @@ pub(crate) fn fold_period(
                 }
             }
         }
-        p.bridged_offered += g.bridged_offered as u64;
-        p.answered_within_30s += g.answered_30s as u64;
-        p.ivr_calls += g.ivr_calls as u64;
-        p.name_asked += g.name_asked as u64;
-        p.name_recognised_first_time += g.first_time as u64;
-        p.corrections += g.corrections as u64;
+        p.bridged_offered += offered as u64;
+        p.answered_within_30s += answered_30s as u64;
+        p.ivr_calls += ivr_calls as u64;
+        p.name_asked += asked as u64;
+        p.name_recognised_first_time += first_time as u64;
+        p.corrections += corrections as u64;
     }
     p.calls_per_day = days.into_iter().collect();
     p.outcomes = outcomes.into_iter().collect();
     p.share_answered_within_30s = crate::query::share(p.answered_within_30s, p.bridged_offered);
     p.share_name_recognised_first_time =
         crate::query::share(p.name_recognised_first_time, p.name_asked);
+    pdd.sort_unstable();
     let hist: Vec<(i64, u64)> = pdd.into_iter().map(|(v, c)| (v, c as u64)).collect();
     p.post_dial_delay = crate::query::percentiles(&hist);
     Ok(p)

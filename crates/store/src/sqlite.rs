@@ -94,11 +94,13 @@ impl SqliteEngine {
         to: i64,
     ) -> Result<crate::PeriodStats, StoreError> {
         let g = sql::stats_groups_sql(D, q, from, to);
-        let groups: Vec<sql::GroupRow> =
-            bind_args!(sqlx::query_as(&g.text), g.args).fetch_all(&self.pool).await?;
+        let groups: String =
+            bind_args!(sqlx::query_scalar(&g.text), g.args).fetch_one(&self.pool).await?;
+        let groups: Vec<sql::GroupRow> = sql::parse_json_rows("stats groups", &groups)?;
         let h = sql::pdd_hist_sql(D, q, from, to);
-        let pdd: Vec<(i64, i64)> =
-            bind_args!(sqlx::query_as(&h.text), h.args).fetch_all(&self.pool).await?;
+        let pdd: String =
+            bind_args!(sqlx::query_scalar(&h.text), h.args).fetch_one(&self.pool).await?;
+        let pdd: Vec<(i64, i64)> = sql::parse_json_rows("post-dial delay histogram", &pdd)?;
         sql::fold_period(from, to, groups, pdd)
     }
 }

@@ -60,7 +60,7 @@ pub async fn roundtrip_and_upsert(store: &Store) {
     assert!(!got.is_finished());
 
     let done = call("c1", MON_2025_06_02);
-    store.write_calls(&[done.clone()]).await.unwrap();
+    store.write_calls(std::slice::from_ref(&done)).await.unwrap();
     assert_eq!(store.get_call("c1").await.unwrap().unwrap(), done);
     assert_eq!(store.count_calls().await.unwrap(), 1);
     assert!(store.get_call("nope").await.unwrap().is_none());

@@ -1,0 +1,305 @@
+//! Store benchmarks on a generated year of national 14+ traffic (12 million calls by
+//! default, spread over the real municipalities of data/numberplan weighted by population,
+//! office-hours heavy). The generated database is cached under the cargo target dir and
+//! reused. Results and method: docs/PERFORMANCE-store.md.
+//!
+//!   cargo bench -p veertien-store --bench store
+//!   VEERTIEN_BENCH_CALLS=1000000 cargo bench -p veertien-store --bench store   # smaller set
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use veertien_store::*;
+
+const YEAR_START: i64 = 1_735_686_000_000; // 2025-01-01 00:00 Europe/Amsterdam
+const DAY: i64 = 86_400_000;
+
+struct Muni {
+    cbs: String,
+    area_code: String,
+    fourteen: String,
+    shared: bool,
+    weight: f64,
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/numberplan")
+}
+
+fn municipalities() -> Vec<Muni> {
+    let mut pop: HashMap<String, f64> = HashMap::new();
+    let mut r = csv::Reader::from_path(data_dir().join("gemeenten.csv")).expect("gemeenten.csv");
+    let h = r.headers().unwrap().clone();
+    let (ci, pi) = (
+        h.iter().position(|c| c == "cbs_code").unwrap(),
+        h.iter().position(|c| c == "population").unwrap(),
+    );
+    for row in r.records() {
+        let row = row.unwrap();
+        pop.insert(row[ci].to_string(), row[pi].parse().unwrap_or(20_000.0));
+    }
+    let mut per_code: HashMap<String, usize> = HashMap::new();
+    let mut rows = Vec::new();
+    let mut r = csv::Reader::from_path(data_dir().join("netnummers.csv")).expect("netnummers.csv");
+    for row in r.records() {
+        let row = row.unwrap();
+        *per_code.entry(row[0].to_string()).or_default() += 1;
+        rows.push((row[0].to_string(), row[1].to_string(), row[3].to_string()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (area, fourteen, cbs) in rows {
+        if !seen.insert(cbs.clone()) {
+            continue;
+        }
+        out.push(Muni {
+            weight: *pop.get(&cbs).unwrap_or(&20_000.0),
+            shared: per_code[&area] > 1,
+            cbs,
+            area_code: area,
+            fourteen,
+        });
+    }
+    out
+}
+
+/// Relative call volume per local hour: office hours dominate, nights are near zero.
+fn hour_weight(weekday: i64, hour: i64) -> f64 {
+    let base = match hour {
+        8..=11 => 10.0,
+        12..=16 => 8.0,
+        17..=19 => 2.0,
+        7 | 20..=22 => 0.8,
+        _ => 0.1,
+    };
+    if weekday >= 5 { base * 0.15 } else { base }
+}
+
+fn pick<'a>(rng: &mut StdRng, items: &'a [Muni], cum: &[f64]) -> &'a Muni {
+    let x = rng.random::<f64>() * cum.last().unwrap();
+    let i = cum.partition_point(|c| *c < x);
+    &items[i.min(items.len() - 1)]
+}
+
+fn generate(store_path: &Path, n: u64) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(store_path.to_str().unwrap()).await.unwrap();
+        let munis = municipalities();
+        let mut cum = Vec::new();
+        let mut acc = 0.0;
+        for m in &munis {
+            acc += m.weight;
+            cum.push(acc);
+        }
+        // Per-hour-of-year weights → number of calls in each hour.
+        let mut hours = Vec::new();
+        for h in 0..(365 * 24) {
+            let day = h / 24;
+            let weekday = (day + 2) % 7; // 2025-01-01 was a Wednesday (Mon = 0)
+            hours.push(hour_weight(weekday, h % 24));
+        }
+        let total_w: f64 = hours.iter().sum();
+        let mut rng = StdRng::seed_from_u64(14);
+        let mut batch = Vec::with_capacity(20_000);
+        let mut id = 0u64;
+        let t0 = Instant::now();
+        for (h, w) in hours.iter().enumerate() {
+            let count = ((w / total_w) * n as f64).round() as u64;
+            for _ in 0..count {
+                let m = pick(&mut rng, &munis, &cum);
+                let received = YEAR_START + h as i64 * 3_600_000 + rng.random_range(0..3_600_000);
+                batch.push(record(&mut rng, id, m, received));
+                id += 1;
+                if batch.len() == batch.capacity() {
+                    store.write_calls(&batch).await.unwrap();
+                    batch.clear();
+                }
+            }
+        }
+        store.write_calls(&batch).await.unwrap();
+        eprintln!(
+            "generated {id} calls in {:.0} s ({:.0} calls/s through Store::write_calls)",
+            t0.elapsed().as_secs_f64(),
+            id as f64 / t0.elapsed().as_secs_f64()
+        );
+        store.close().await;
+    });
+}
+
+fn record(rng: &mut StdRng, id: u64, m: &Muni, received: i64) -> CallRecord {
+    let caller = format!("06{:08}", rng.random_range(0..100_000_000u64));
+    let mut r = CallRecord::received(format!("c{id:09}"), format!("{id:x}@carrier"), "node-1", caller, m.fourteen.clone(), received);
+    r.normalised = Some(m.fourteen.clone());
+    r.area_code = Some(m.area_code.clone());
+    r.decision_kind = "forward".into();
+    r.municipality_cbs = Some(m.cbs.clone());
+    r.destination = Some(format!("+31{}1234567", &m.area_code[1..]));
+    r.decision = json!({"kind": "forward", "cbs": m.cbs, "destination": r.destination});
+    let mut t = received;
+    if m.shared {
+        // Shared area code: the IVR asks for the municipality.
+        let first = rng.random_bool(0.85);
+        t += rng.random_range(4_000..15_000);
+        r.ivr = Some(json!({"heard": "…", "recognised_first_time": first, "corrections": if first {0} else {1},
+            "turns": [{"prompt": "welke gemeente", "score": 0.9}]}));
+        if rng.random_bool(0.03) {
+            r.outcome = Some(Outcome::CallerHungUpDuringSelection);
+            r.ended_ms = Some(t);
+            r.sip_status = Some(487);
+            return r;
+        }
+    }
+    r.decided_ms = Some(t + 1);
+    if rng.random_bool(0.6) {
+        r.delivery = Some(Delivery::Redirect);
+        r.outcome = Some(Outcome::Redirected);
+        r.sip_status = Some(302);
+        r.post_dial_delay_ms = Some(rng.random_range(1..20));
+        r.ended_ms = Some(t + 2);
+    } else {
+        r.delivery = Some(Delivery::Bridge);
+        r.post_dial_delay_ms = Some(rng.random_range(50..3_000));
+        let ring = t + r.post_dial_delay_ms.unwrap();
+        r.ringing_ms = Some(ring);
+        let x: f64 = rng.random();
+        let (o, answer) = match x {
+            x if x < 0.80 => (Outcome::Answered, Some(ring + rng.random_range(2_000..45_000))),
+            x if x < 0.88 => (Outcome::NoAnswer, None),
+            x if x < 0.92 => (Outcome::Busy, None),
+            x if x < 0.99 => (Outcome::CallerHungUpWhileRinging, None),
+            _ => (Outcome::Unreachable, None),
+        };
+        r.outcome = Some(o);
+        r.answered_ms = answer;
+        r.sip_status = Some(if o == Outcome::Answered { 200 } else { 480 });
+        r.ended_ms = Some(answer.unwrap_or(ring) + rng.random_range(10_000..300_000));
+        r.route_steps = json!([{"step": "primary", "result": o.as_str()}]);
+    }
+    r
+}
+
+fn dataset() -> (PathBuf, u64) {
+    let n: u64 = std::env::var("VEERTIEN_BENCH_CALLS").ok().and_then(|s| s.parse().ok()).unwrap_or(12_000_000);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("veertien-store-bench");
+    let path = dir.join(format!("year-{n}.db"));
+    let done = dir.join(format!("year-{n}.done"));
+    if !done.exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        generate(&path, n);
+        std::fs::write(&done, b"").unwrap();
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    eprintln!("dataset {} ({} MB)", path.display(), size / 1_000_000);
+    (path, n)
+}
+
+fn queries(c: &mut Criterion) {
+    let (path, _) = dataset();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(Store::open(path.to_str().unwrap())).unwrap();
+    let month = StatsQuery { municipality: None, from_ms: YEAR_START + 151 * DAY, to_ms: YEAR_START + 181 * DAY };
+    let year = StatsQuery { municipality: None, from_ms: YEAR_START, to_ms: YEAR_START + 365 * DAY };
+    let ams = Some("GM0363".to_string());
+    let small = Some("GM1680".to_string()); // Aa en Hunze, ~26k inhabitants
+    let sample = rt.block_on(store.list_calls(&CallFilter { from_ms: Some(month.from_ms), limit: 1, ..Default::default() })).unwrap();
+    let some_id = sample[0].call_id.clone();
+    let some_caller = sample[0].caller.clone();
+
+    let f_recent = CallFilter::default();
+    let f_ams = CallFilter { municipality: ams.clone(), ..Default::default() };
+    let f_ams_na = CallFilter {
+        municipality: ams.clone(),
+        outcome: Some(Outcome::NoAnswer),
+        from_ms: Some(month.from_ms),
+        to_ms: Some(month.to_ms),
+        ..Default::default()
+    };
+    let f_caller = CallFilter { number: Some(some_caller.clone()), ..Default::default() };
+    let q_small_month = StatsQuery { municipality: small.clone(), ..month.clone() };
+    let q_ams_month = StatsQuery { municipality: ams.clone(), ..month.clone() };
+    let q_ams_year = StatsQuery { municipality: ams.clone(), ..year.clone() };
+
+    let mut g = c.benchmark_group("calls");
+    g.bench_function("list_recent_50_national", |b| {
+        b.to_async(&rt).iter(|| store.list_calls(&f_recent))
+    });
+    g.bench_function("list_recent_50_amsterdam", |b| {
+        b.to_async(&rt).iter(|| store.list_calls(&f_ams))
+    });
+    g.bench_function("list_50_amsterdam_no_answer_in_june", |b| {
+        b.to_async(&rt).iter(|| store.list_calls(&f_ams_na))
+    });
+    g.bench_function("list_by_caller_number", |b| {
+        b.to_async(&rt).iter(|| store.list_calls(&f_caller))
+    });
+    g.bench_function("get_call", |b| b.to_async(&rt).iter(|| store.get_call(&some_id)));
+    g.finish();
+
+    let mut g = c.benchmark_group("stats");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("month_small_municipality", |b| {
+        b.to_async(&rt).iter(|| store.stats(&q_small_month))
+    });
+    g.bench_function("month_amsterdam", |b| {
+        b.to_async(&rt).iter(|| store.stats(&q_ams_month))
+    });
+    g.bench_function("month_national", |b| b.to_async(&rt).iter(|| store.stats(&month)));
+    g.bench_function("year_amsterdam", |b| {
+        b.to_async(&rt).iter(|| store.stats(&q_ams_year))
+    });
+    g.bench_function("year_national", |b| b.to_async(&rt).iter(|| store.stats(&year)));
+    g.finish();
+}
+
+fn writer(_c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let munis = municipalities();
+    let mut rng = StdRng::seed_from_u64(1);
+    let recs: Vec<CallRecord> =
+        (0..100_000).map(|i| record(&mut rng, i, &munis[i as usize % munis.len()], YEAR_START + i as i64)).collect();
+
+    // Sustained throughput to disk, synchronous=FULL: submit 100k, time until all durable.
+    rt.block_on(async {
+        let store = Store::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
+        let w = store.writer(WriterConfig { queue_capacity: 200_000, ..WriterConfig::default() });
+        let input: Vec<CallRecord> = recs.clone();
+        let mut lat = Vec::with_capacity(input.len());
+        let t0 = Instant::now();
+        let mut last = None;
+        for r in input {
+            // Latency of the call-path operation itself, while the writer commits behind it.
+            let s = Instant::now();
+            last = Some(w.try_submit_durable(r).unwrap());
+            lat.push(s.elapsed().as_nanos() as u64);
+        }
+        let submit = t0.elapsed();
+        lat.sort_unstable();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+        eprintln!(
+            "try_submit latency over {} submits: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            lat.len(), pct(0.5), pct(0.99), pct(0.999), lat[lat.len() - 1]
+        );
+        last.unwrap().wait().await.unwrap();
+        let all = t0.elapsed();
+        let m = w.flush_and_close(Duration::from_secs(60)).await;
+        eprintln!(
+            "writer throughput: {} records durable in {:.2} s = {:.0} records/s (submitting took {:.1} ms); metrics {:?}",
+            m.written,
+            all.as_secs_f64(),
+            m.written as f64 / all.as_secs_f64(),
+            submit.as_secs_f64() * 1000.0,
+            m
+        );
+    });
+}
+
+criterion_group!(benches, writer, queries);
+criterion_main!(benches);
