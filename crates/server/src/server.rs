@@ -198,22 +198,30 @@ impl Server {
 
 /// `veertien serve`: start, reload on SIGHUP, stop cleanly on SIGTERM/SIGINT.
 pub async fn serve(config: Config, http: Option<Box<dyn HttpApp>>) -> Result<ShutdownReport, ServeError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
     let server = Server::start(config, true, http).await?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT"); break; }
-            _ = hup.recv() => match server.engine().routing().reload() {
-                Ok(v) => tracing::info!(version = v, "SIGHUP: plan and settings reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the running plan and settings"),
-            },
+    server.run_until_signal().await
+}
+
+impl Server {
+    /// Serves until SIGTERM or SIGINT, then shuts down cleanly; SIGHUP reloads the plan and
+    /// settings files without a restart.
+    pub async fn run_until_signal(self) -> Result<ShutdownReport, ServeError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT"); break; }
+                _ = hup.recv() => match self.engine().routing().reload() {
+                    Ok(v) => tracing::info!(version = v, "SIGHUP: plan and settings reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the running plan and settings"),
+                },
+            }
         }
+        Ok(self.shutdown().await)
     }
-    Ok(server.shutdown().await)
 }
 
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {

@@ -1,0 +1,86 @@
+//! Real SIP peers: SIPp (Debian package sip-tester) drives the in-process server over
+//! loopback with the scenarios in tests/sipp/. Bounded in calls and time.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::*;
+use veertien_store::{CallFilter, Outcome, Store};
+
+fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sipp").join(name)
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs SIPp as a UAC against `server`; returns (exit status, stderr+stdout tail).
+fn sipp(server: std::net::SocketAddr, scenario_file: &str, service: &str, calls: u32, rate: u32) -> (i32, String) {
+    let out = Command::new("sipp")
+        .arg(server.to_string())
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-s", service])
+        .args(["-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string()])
+        .args(["-mp", &free_udp_port().to_string()])
+        .args(["-m", &calls.to_string()])
+        .args(["-r", &rate.to_string()])
+        .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
+        .output()
+        .expect("sipp runs (install the Debian package sip-tester)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let tail: String = text.lines().rev().take(90).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    (out.status.code().unwrap_or(-1), tail)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_redirect_calls_all_succeed_with_one_record_each() {
+    let ts = TestServer::start(|_| {}).await;
+    let (fourteen, _, destination) = unique_redirect_number();
+    let udp = ts.udp;
+    let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "redirect_uac.xml", &fourteen, 200, 100)).await.unwrap();
+    assert_eq!(code, 0, "all SIPp calls succeed:\n{log}");
+    let db = ts.db_path();
+    let report = ts.server.shutdown().await;
+    let m = report.metrics;
+    assert_eq!(m.redirected, 200, "{m:?}");
+    assert_eq!(report.records.unwrap().written, 200);
+    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    let calls = store.list_calls(&CallFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(calls.len(), 200);
+    assert!(calls.iter().all(|c| c.outcome == Some(Outcome::Redirected) && c.destination.as_deref() == Some(destination.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_refused_calls_get_404_484_480() {
+    let ts = TestServer::start(|_| {}).await;
+    let udp = ts.udp;
+    for (number, _) in [("14099", 404), ("1402", 484), (shared_number().as_str(), 480)] {
+        let n = number.to_string();
+        let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "reject_uac.xml", &n, 10, 50)).await.unwrap();
+        assert_eq!(code, 0, "{number}: SIPp calls end as expected:\n{log}");
+    }
+    let db = ts.db_path();
+    ts.server.shutdown().await;
+    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    let calls = store.list_calls(&CallFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(calls.len(), 30);
+    for (dialled, status) in [("14099", 404), ("1402", 484), (shared_number().as_str(), 480)] {
+        let matching: Vec<_> = calls.iter().filter(|c| c.dialled.starts_with(&format!("sip:{dialled}@"))).collect();
+        assert_eq!(matching.len(), 10, "{dialled}");
+        assert!(matching.iter().all(|c| c.sip_status == Some(status) && c.outcome == Some(Outcome::Rejected)), "{dialled}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_options_ping() {
+    let ts = TestServer::start(|_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "options_uac.xml", "ping", 20, 50)).await.unwrap();
+    assert_eq!(code, 0, "{log}");
+    let report = ts.server.shutdown().await;
+    assert_eq!(report.records.unwrap().submitted, 0, "OPTIONS are not calls");
+}
