@@ -43,6 +43,11 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Loading and validating the whole plan (what an operator's reload costs) and building default settings.
+    c.bench_function("load_plan_from_sources", |b| {
+        b.iter(|| black_box(Plan::from_sources(&veertien_core::PlanSources::builtin()).unwrap()))
+    });
+    c.bench_function("settings_defaults", |b| b.iter(|| black_box(Settings::defaults(plan))));
     // A shared code with caller match (the most expensive path: 9 candidates).
     c.bench_function("decide_035_nine_candidates", |b| {
         b.iter(|| black_box(decide(&CallInfo { dialled: black_box("14035"), caller: Some("0351234567") }, plan, &settings, now)))

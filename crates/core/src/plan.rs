@@ -1000,11 +1000,12 @@ fn derive_former(events: &[MergerEvent], munis: &[Municipality], places: &[Place
             latest.insert(&e.cbs, e);
         }
     }
+    let folded: Vec<(String, MunicipalityId)> = places.iter().map(|p| (fold(&p.base_name), p.municipality)).collect();
     let mut out: Vec<FormerMunicipality> = latest
         .values()
         .map(|e| {
             let key = fold(&e.name);
-            let exact: Vec<MunicipalityId> = dedup(places.iter().filter(|p| fold(&p.base_name) == key).map(|p| p.municipality));
+            let exact: Vec<MunicipalityId> = dedup(folded.iter().filter(|(n, _)| *n == key).map(|(_, m)| *m));
             let exact = if exact.len() > 1 {
                 dedup(exact.into_iter().filter(|m| munis[m.index()].province == e.province))
             } else {
@@ -1014,7 +1015,7 @@ fn derive_former(events: &[MergerEvent], munis: &[Municipality], places: &[Place
                 (Some(exact[0]), SuccessorEvidence::PlaceName)
             } else if exact.is_empty() && key.chars().count() >= 5 {
                 let suffix: Vec<MunicipalityId> =
-                    dedup(places.iter().filter(|p| fold(&p.base_name).ends_with(&key)).map(|p| p.municipality));
+                    dedup(folded.iter().filter(|(n, _)| n.ends_with(&key)).map(|(_, m)| *m));
                 if suffix.len() == 1 {
                     (Some(suffix[0]), SuccessorEvidence::PlaceNameSuffix)
                 } else {
