@@ -58,6 +58,12 @@ pub fn strip_cbs_qualifier(name: &str) -> &str {
     }
 }
 
+/// Abbreviated register spellings nobody says aloud: "Bergen NH", "Nuenen c.a.", "Beek (L.)".
+pub fn is_written_form(name: &str) -> bool {
+    let last = name.rsplit(' ').next().unwrap_or("");
+    name.contains(['(', '.']) || (name.contains(' ') && last.len() <= 3 && last.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
 /// Variants callers use for names with a leading article: "'s-Hertogenbosch" → "Hertogenbosch".
 pub fn derived_aliases(name: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -154,6 +160,8 @@ mod tests {
     fn qualifiers_and_display() {
         assert_eq!(strip_cbs_qualifier("Bergen (NH.)"), "Bergen");
         assert_eq!(strip_cbs_qualifier("Goes"), "Goes");
+        assert!(is_written_form("Bergen NH") && is_written_form("Nuenen c.a.") && is_written_form("Beek (L.)"));
+        assert!(!is_written_form("Den Bosch") && !is_written_form("Ede") && !is_written_form("Bergen op Zoom"));
         assert_eq!(derived_aliases("'s-Hertogenbosch"), ["Hertogenbosch"]);
         assert_eq!(place_display("Bergen Op Zoom"), "Bergen op Zoom");
         assert_eq!(place_display("Bavel Ac"), "Bavel");

@@ -132,13 +132,21 @@ impl NameIndex {
         let homonym = curated::homonym_bases(plan);
         for m in plan.municipalities() {
             let i = m.id.index();
-            ix.add(i, MatchKind::OfficialName, &m.name);
             let bare = curated::strip_cbs_qualifier(&m.name);
             if bare != m.name {
+                // "Bergen (NH.)" is written, not said; the recogniser gets "Bergen" and
+                // "Bergen Noord-Holland".
                 ix.add(i, MatchKind::OfficialName, bare);
+                ix.add_written(i, MatchKind::OfficialName, &m.name);
+            } else {
+                ix.add(i, MatchKind::OfficialName, &m.name);
             }
             if m.everyday_name != m.name {
-                ix.add(i, MatchKind::EverydayName, &m.everyday_name);
+                if curated::is_written_form(&m.everyday_name) {
+                    ix.add_written(i, MatchKind::EverydayName, &m.everyday_name);
+                } else {
+                    ix.add(i, MatchKind::EverydayName, &m.everyday_name);
+                }
             }
             for alias in curated::derived_aliases(&m.name) {
                 ix.add(i, MatchKind::Alias, &alias);
@@ -149,8 +157,11 @@ impl NameIndex {
                 }
             }
         }
+        // Plan::by_name scans and folds every municipality; one map serves all curated rows.
+        let by_name: std::collections::HashMap<&str, MunicipalityId> =
+            plan.municipalities().iter().map(|m| (m.name.as_str(), m.id)).collect();
         for (name, alias) in curated::aliases() {
-            if let Some(id) = plan.by_name(name) {
+            if let Some(&id) = by_name.get(name.as_str()) {
                 ix.add(id.index(), MatchKind::Alias, alias);
             }
         }
@@ -174,7 +185,7 @@ impl NameIndex {
             }
         }
         for (former, successor) in curated::former_municipalities() {
-            if let Some(id) = plan.by_name(successor) {
+            if let Some(&id) = by_name.get(successor.as_str()) {
                 ix.add(id.index(), MatchKind::FormerMunicipality, former);
             }
         }

@@ -16,6 +16,8 @@ pub struct Entry {
     /// As it should be shown or spoken ("Den Bosch", "Velp").
     pub text: String,
     pub phon: String,
+    /// Letters present in `phon`, to rule out most approximate comparisons cheaply.
+    pub mask: u32,
     /// False for written-only forms ("Velp GLD"): matched, but not offered to the recogniser.
     pub spoken: bool,
 }
@@ -110,7 +112,8 @@ impl Index {
         if kind != MatchKind::Place {
             self.names.push(id);
         }
-        self.entries.push(Entry { muni, kind, text: text.to_string(), phon, spoken });
+        let mask = letter_mask(&phon);
+        self.entries.push(Entry { muni, kind, text: text.to_string(), phon, mask, spoken });
     }
 
     /// Every hit in `text`, scored. `in_candidates(muni)` restricts approximate matching of
@@ -153,12 +156,19 @@ impl Index {
         }
 
         // Approximate matching only where nothing matched and never on common words.
-        let mut fuzzy_pool: Vec<u32> = self.names.clone();
-        for (m, ids) in self.by_muni.iter().enumerate() {
-            if in_candidates(m) {
-                fuzzy_pool.extend(ids.iter().copied().filter(|&id| self.entries[id as usize].kind == MatchKind::Place));
-            }
-        }
+        let needs_fuzzy = (0..n).any(|k| !covered[k] && !is_common(&toks[k]));
+        let fuzzy_pool: Vec<u32> = if needs_fuzzy {
+            let candidate_places = self
+                .by_muni
+                .iter()
+                .enumerate()
+                .filter(|(m, _)| in_candidates(*m))
+                .flat_map(|(_, ids)| ids.iter().copied())
+                .filter(|&id| self.entries[id as usize].kind == MatchKind::Place);
+            self.names.iter().copied().chain(candidate_places).collect()
+        } else {
+            Vec::new()
+        };
         for i in 0..n {
             if covered[i] || is_common(&toks[i]) {
                 continue;
@@ -172,8 +182,14 @@ impl Index {
                     continue;
                 }
                 let p = phonetic(&key);
+                let mask = letter_mask(&p);
                 for &id in &fuzzy_pool {
                     let e = &self.entries[id as usize];
+                    // One edit changes the set of letters by at most two: a far cheaper test
+                    // than the edit distance, and it rejects almost every entry.
+                    if (mask ^ e.mask).count_ones() > 2 * MAX_EDITS {
+                        continue;
+                    }
                     if let Some(score) = fuzzy_score(&p, &e.phon) {
                         hits.push(Hit {
                             entry: id,
@@ -214,6 +230,12 @@ impl Index {
     }
 }
 
+const MAX_EDITS: u32 = 3;
+
+fn letter_mask(s: &str) -> u32 {
+    s.bytes().fold(0u32, |m, b| m | 1 << (b % 32))
+}
+
 /// Similarity of two phonetic keys as a score factor, or None when they are too far apart to
 /// be the same name. Short names must be nearly exact: one edit in "Epe" is another town.
 fn fuzzy_score(a: &str, b: &str) -> Option<f32> {
@@ -230,7 +252,9 @@ fn fuzzy_score(a: &str, b: &str) -> Option<f32> {
     if allowed == 0 || la.abs_diff(lb) > allowed {
         return None;
     }
-    let d = strsim::damerau_levenshtein(a, b);
+    // Optimal string alignment: edits plus adjacent transpositions, without the per-call
+    // alphabet map of the unrestricted Damerau distance (several times faster here).
+    let d = strsim::osa_distance(a, b);
     if d == 0 || d > allowed {
         // d == 0 is a phonetic hit, already found by lookup.
         return None;

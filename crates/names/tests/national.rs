@@ -120,6 +120,10 @@ fn vocabulary_covers_names_aliases_places_and_former_municipalities() {
     assert!(has("Zuidwest-Friesland", MatchKind::Alias));
     assert!(v.iter().all(|p| p.in_candidates));
     assert!(!v.iter().any(|p| p.text == "Goes"));
+    // Written-only forms are not offered to the recogniser.
+    let b = vocabulary(&[id("Bergen (NH.)")], plan);
+    assert!(b.iter().any(|p| p.text == "Bergen") && b.iter().any(|p| p.text == "Bergen Noord-Holland"), "{b:?}");
+    assert!(!b.iter().any(|p| p.text.contains('(') || p.text.ends_with(" NH")), "{b:?}");
 
     let ix = NameIndex::new(plan);
     let all = ix.vocabulary_with_others(&[id("Deventer")], plan);
