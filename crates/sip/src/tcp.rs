@@ -40,32 +40,64 @@ impl Framer {
     }
 
     /// Next complete message, `Ok(None)` if more bytes are needed. Keep-alive CRLFs (RFC 5626)
-    /// are consumed silently.
+    /// are consumed silently. The message bytes are split off the buffer without copying.
     pub fn next_message(&mut self) -> Result<Option<Message>, FrameError> {
         let skip = self.buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
-        if skip > 0 && (skip % 2 == 0 || skip == self.buf.len()) {
-            // Only whole CRLF pairs are keep-alives; a lone CR may be the start of one.
-            let whole = skip - skip % 2;
+        // Only whole CRLF pairs are keep-alives; a trailing lone CR may start the next pair.
+        let whole = skip - skip % 2;
+        if whole > 0 {
             self.buf.advance(whole);
         }
-        if self.buf.is_empty() {
+        if self.buf.iter().all(|&b| b == b'\r' || b == b'\n') {
             return Ok(None);
         }
-        let snapshot = self.buf.clone().freeze();
-        match parse_framed(snapshot, Framing::Stream) {
-            Ok((msg, used)) => {
-                self.buf.advance(used);
-                Ok(Some(msg))
+        let Some(len) = frame_len(&self.buf).map_err(FrameError::Malformed)? else {
+            if self.buf.len() >= self.max_message_size {
+                return Err(FrameError::TooLarge(self.max_message_size));
             }
-            Err(e) if e.incomplete => {
-                if self.buf.len() >= self.max_message_size {
-                    return Err(FrameError::TooLarge(self.max_message_size));
-                }
-                Ok(None)
-            }
+            return Ok(None);
+        };
+        if len > self.max_message_size {
+            return Err(FrameError::TooLarge(self.max_message_size));
+        }
+        if self.buf.len() < len {
+            return Ok(None);
+        }
+        let bytes = self.buf.split_to(len).freeze();
+        match parse_framed(bytes, Framing::Stream) {
+            Ok((msg, _)) => Ok(Some(msg)),
             Err(e) => Err(FrameError::Malformed(e)),
         }
     }
+}
+
+/// Length of the message at the front of `buf` (header block plus Content-Length), or `None`
+/// if the header block is not complete yet. Knowing the length before the body arrives lets
+/// an oversized Content-Length be refused at once instead of buffered.
+fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let Some(hdr_end) = memchr::memmem::find(buf, b"\r\n\r\n") else { return Ok(None) };
+    let mut cl = None;
+    for line in buf[..hdr_end].split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        let name = crate::scan::trim_wsp(&line[..colon]);
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            if cl.is_some() {
+                return Err(ParseError::bad("Multiple Content-Length headers"));
+            }
+            let v = crate::scan::trim_wsp(&line[colon + 1..]);
+            cl = Some(
+                crate::scan::parse_u64(v)
+                    .filter(|&n| n <= u64::from(u32::MAX))
+                    .ok_or(ParseError::bad("Invalid Content-Length"))? as usize,
+            );
+        }
+    }
+    let cl = cl.ok_or(ParseError::bad("Missing Content-Length"))?;
+    Ok(Some(hdr_end + 4 + cl))
 }
 
 #[cfg(test)]
@@ -98,6 +130,15 @@ mod tests {
         assert!(matches!(f.push(&[b'A'; 65]), Err(FrameError::TooLarge(64))));
         f.push(&[b'A'; 64]).unwrap();
         assert!(f.next_message().is_err());
+    }
+
+    #[test]
+    fn oversized_content_length_is_refused_before_the_body_arrives() {
+        let mut f = Framer::new(4096);
+        let big = String::from_utf8_lossy(OPT).replace("Content-Length: 3", "Content-Length: 100000");
+        let head = &big.as_bytes()[..big.len() - 3];
+        f.push(head).unwrap();
+        assert!(matches!(f.next_message(), Err(FrameError::TooLarge(4096))));
     }
 
     #[test]
