@@ -263,6 +263,46 @@ mod tests {
         assert!(e.to_string().contains("port"), "{e}");
     }
 
+    fn sdp_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("v=0".to_owned()),
+            "o=[a-z0-9 .]{0,30}",
+            "c=IN IP[46] [0-9a-f.:]{0,20}(/[0-9]{1,3})?",
+            "m=(audio|video) [0-9]{0,6}(/2)? RTP/AVP( [0-9]{1,3}){0,3}",
+            "a=[a-z-]{1,12}(:[ -~]{0,20})?",
+            "[a-z]=[ -~]{0,20}",
+            "[ -~]{0,20}",
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn anchoring_never_panics_and_is_stable(
+            valid_head in proptest::bool::ANY,
+            lines in proptest::collection::vec(sdp_line(), 0..12),
+            crlf in proptest::bool::ANY,
+        ) {
+            // Half the cases start from a valid description so the rewrite itself is exercised.
+            let head = ["v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "c=IN IP4 192.0.2.1", "t=0 0", "m=audio 4000 RTP/AVP 0"];
+            let all: Vec<String> = if valid_head {
+                head.iter().map(|l| l.to_string()).chain(lines).collect()
+            } else {
+                lines
+            };
+            let text = all.join(if crlf { "\r\n" } else { "\n" });
+            let mut o = Origin::new(9);
+            if let Ok(a) = anchor(text.as_bytes(), relay(), &mut o) {
+                let out = std::str::from_utf8(&a.body).unwrap();
+                proptest::prop_assert!(out.starts_with("v=0\r\no=veertien 9 "));
+                // Anchoring our own output again changes nothing: it already points at the relay.
+                let again = anchor(&a.body, relay(), &mut o).unwrap();
+                proptest::prop_assert_eq!(&again.body, &a.body);
+                proptest::prop_assert_eq!(again.remote_rtp.map(|r| r.ip()), a.remote_rtp.map(|_| relay().ip()));
+            }
+        }
+    }
+
     #[test]
     fn ipv6_anchor() {
         let a = anchor(OFFER.as_bytes(), "[::1]:40002".parse().unwrap(), &mut Origin::new(5)).unwrap();
