@@ -202,6 +202,11 @@ fn extract(input: &str) -> Result<Extracted, NormaliseError> {
             b'-' | b'.' | b'(' | b')' | b' ' => {}
             _ => {
                 let ch = subscriber[i..].chars().next().unwrap_or('?');
+                // Numbers pasted from web pages carry non-breaking or thin spaces: still spaces.
+                if ch.is_whitespace() {
+                    i += ch.len_utf8();
+                    continue;
+                }
                 // Inside a percent-decoded SIP user part offsets into the input do not exist.
                 let position = if decoded.is_empty() { base + i } else { i };
                 return Err(NormaliseError::InvalidCharacter { ch, position });
