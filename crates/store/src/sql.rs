@@ -302,11 +302,58 @@ pub(crate) fn stats_groups_sql(d: Dialect, s: &StatsQuery, from: i64, to: i64) -
     )
 }
 
+/// Post-dial delay histogram bucket (same expression as the SQLite rollup triggers in
+/// migration 0003): exact below 100 ms, 10 ms below 10 s, 100 ms above. Both the raw scan
+/// and the rollups use it, so a figure does not depend on which path answered.
+const PDD_BUCKET: &str = "CASE WHEN post_dial_delay_ms < 100 THEN post_dial_delay_ms \
+    WHEN post_dial_delay_ms < 10000 THEN post_dial_delay_ms - post_dial_delay_ms % 10 \
+    ELSE post_dial_delay_ms - post_dial_delay_ms % 100 END";
+
 pub(crate) fn pdd_hist_sql(d: Dialect, s: &StatsQuery, from: i64, to: i64) -> Sql {
-    let mut q = Sql::new(d, "SELECT post_dial_delay_ms AS v, COUNT(*) AS n FROM calls");
+    let mut q = Sql::new(d, &format!("SELECT {PDD_BUCKET} AS v, COUNT(*) AS n FROM calls"));
     period_where(&mut q, s, from, to);
-    q.push(" AND post_dial_delay_ms IS NOT NULL GROUP BY post_dial_delay_ms");
+    q.push(" AND post_dial_delay_ms IS NOT NULL GROUP BY 1");
     json_rows(d, "v, n", q)
+}
+
+/// Rollup scope of a query: the municipality, or '*' for national.
+fn scope(s: &StatsQuery) -> String {
+    s.municipality.clone().unwrap_or_else(|| "*".into())
+}
+
+/// Same result shape as [`stats_groups_sql`], from `call_rollup` (SQLite) for whole local
+/// days [from_day, to_day).
+pub(crate) fn rollup_groups_sql(d: Dialect, s: &StatsQuery, from_day: &str, to_day: &str) -> Sql {
+    let mut q = Sql::new(
+        d,
+        "SELECT local_day, hour_of_week, NULLIF(outcome, '') AS outcome, n, bridged_offered, \
+         answered_30s AS answered_30s, ivr_calls, name_asked, first_time, corrections \
+         FROM call_rollup WHERE scope = ",
+    );
+    q.bind(Arg::Text(scope(s)));
+    q.push(" AND local_day >= ").bind(Arg::Text(from_day.into()));
+    q.push(" AND local_day < ").bind(Arg::Text(to_day.into()));
+    q.push(" AND n <> 0");
+    json_rows(
+        d,
+        "local_day, hour_of_week, outcome, n, bridged_offered, answered_30s, ivr_calls, name_asked, first_time, corrections",
+        q,
+    )
+}
+
+pub(crate) fn rollup_pdd_sql(d: Dialect, s: &StatsQuery, from_day: &str, to_day: &str) -> Sql {
+    let mut q = Sql::new(d, "SELECT bucket_ms AS v, SUM(n) AS n FROM pdd_rollup WHERE scope = ");
+    q.bind(Arg::Text(scope(s)));
+    q.push(" AND local_day >= ").bind(Arg::Text(from_day.into()));
+    q.push(" AND local_day < ").bind(Arg::Text(to_day.into()));
+    q.push(" GROUP BY bucket_ms HAVING SUM(n) <> 0");
+    json_rows(d, "v, n", q)
+}
+
+/// The local day starting exactly at `ms`, if `ms` is a local (Europe/Amsterdam) midnight.
+pub(crate) fn day_start(ms: i64) -> Option<String> {
+    let day = crate::record::local_slot(ms).day;
+    (crate::record::local_day_start_ms(&day).ok()? == ms).then_some(day)
 }
 
 /// (local_day, hour_of_week, outcome, n, bridged_offered, answered_30s, ivr_calls,

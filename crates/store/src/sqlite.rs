@@ -93,11 +93,17 @@ impl SqliteEngine {
         from: i64,
         to: i64,
     ) -> Result<crate::PeriodStats, StoreError> {
-        let g = sql::stats_groups_sql(D, q, from, to);
+        // Whole local days come from the trigger-maintained rollups (migration 0003);
+        // anything else scans the covering index.
+        let (g, h) = match (sql::day_start(from), sql::day_start(to)) {
+            (Some(fd), Some(td)) => {
+                (sql::rollup_groups_sql(D, q, &fd, &td), sql::rollup_pdd_sql(D, q, &fd, &td))
+            }
+            _ => (sql::stats_groups_sql(D, q, from, to), sql::pdd_hist_sql(D, q, from, to)),
+        };
         let groups: String =
             bind_args!(sqlx::query_scalar(&g.text), g.args).fetch_one(&self.pool).await?;
         let groups: Vec<sql::GroupRow> = sql::parse_json_rows("stats groups", &groups)?;
-        let h = sql::pdd_hist_sql(D, q, from, to);
         let pdd: String =
             bind_args!(sqlx::query_scalar(&h.text), h.args).fetch_one(&self.pool).await?;
         let pdd: Vec<(i64, i64)> = sql::parse_json_rows("post-dial delay histogram", &pdd)?;

@@ -19,13 +19,13 @@ async fn open_creates_file_in_wal_mode_and_is_healthy() {
     assert_eq!(store.engine_name(), "sqlite");
     let h = store.health().await;
     assert!(h.ok(), "{h:?}");
-    assert_eq!(h.schema_version, Some(2));
+    assert_eq!(h.schema_version, Some(3));
     let mut c = SqliteConnection::connect(&format!("sqlite:{}", path.display())).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut c).await.unwrap();
     assert_eq!(mode, "wal");
     // sqlite: and sqlite:// prefixes reach the same file; re-opening re-runs no migration.
     let again = Store::open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(again.health().await.schema_version, Some(2));
+    assert_eq!(again.health().await.schema_version, Some(3));
 }
 
 #[tokio::test]
@@ -115,4 +115,64 @@ async fn health_reports_a_moved_database() {
     assert!(!h.writable, "{h:?}");
     assert!(h.error.is_some());
     std::fs::rename(&away, &dir).unwrap();
+}
+
+/// The per-day rollups (kept by triggers, used for whole local days) must agree exactly
+/// with a scan of the calls themselves (used for any other period), including after
+/// records are re-submitted with a changed outcome, and across the DST change.
+#[tokio::test]
+async fn rollups_agree_with_a_raw_scan() {
+    use rand::{Rng, SeedableRng};
+    let (_d, store, _) = fresh().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    // 2025-03-27 .. 2025-04-02 local days (DST starts 2025-03-30).
+    let from = local_day_start_ms("2025-03-27").unwrap();
+    let to = local_day_start_ms("2025-04-03").unwrap();
+    let munis = ["GM0664", "GM0654", "GM0363"];
+    let outcomes = Outcome::ALL;
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    for i in 0..3000 {
+        // never exactly on a boundary, so [from, to) and [from, to + 1) hold the same calls
+        let t = from - 7 * common::DAY + 1 + rng.random_range(0..(to - from + 7 * common::DAY - 2));
+        let mut r = common::call(&format!("r{i}"), t);
+        r.municipality_cbs = if rng.random_bool(0.05) { None } else { Some(munis[i % 3].into()) };
+        r.outcome = Some(outcomes[rng.random_range(0..outcomes.len())]);
+        r.delivery = Some(if rng.random_bool(0.5) { Delivery::Bridge } else { Delivery::Redirect });
+        r.ringing_ms = rng.random_bool(0.7).then(|| t + rng.random_range(0..5_000));
+        r.answered_ms = rng.random_bool(0.6).then(|| t + rng.random_range(0..60_000));
+        r.post_dial_delay_ms = rng.random_bool(0.9).then(|| rng.random_range(0..20_000));
+        r.ivr = match rng.random_range(0..3) {
+            0 => None,
+            1 => Some(serde_json::json!({"digits": "2"})),
+            _ => Some(serde_json::json!({"recognised_first_time": rng.random_bool(0.8), "corrections": rng.random_range(0..3)})),
+        };
+        if rng.random_bool(0.3) {
+            // submitted early (in progress), later replaced by the final record
+            let mut early = r.clone();
+            early.outcome = None;
+            early.answered_ms = None;
+            early.post_dial_delay_ms = None;
+            first.push(early);
+            second.push(r);
+        } else {
+            first.push(r);
+        }
+    }
+    store.write_calls(&first).await.unwrap();
+    store.write_calls(&second).await.unwrap();
+
+    for m in [None, Some("GM0664".to_string())] {
+        let rolled = store.stats(&StatsQuery { municipality: m.clone(), from_ms: from, to_ms: to }).await.unwrap();
+        // one ms off a local midnight forces the scan path
+        let raw = store.stats(&StatsQuery { municipality: m.clone(), from_ms: from, to_ms: to + 1 }).await.unwrap();
+        assert!(rolled.current.calls > 100);
+        let strip = |mut p: PeriodStats| {
+            p.from_ms = 0;
+            p.to_ms = 0;
+            p
+        };
+        assert_eq!(strip(rolled.current), strip(raw.current), "current, {m:?}");
+        assert_eq!(strip(rolled.previous), strip(raw.previous), "previous, {m:?}");
+    }
 }
