@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(packets[0], (65534, base, true, 160, Codec::Pcmu.encode_sample(159 % 100 * 50)));
         assert_eq!(packets[1].0, 65535);
         assert_eq!(packets[2], (0, base.wrapping_add(320), false, 160, 0xFF)); // padded with silence
-        assert_eq!(packets[3].2, true, "next prompt starts a talkspurt");
+        assert!(packets[3].2, "next prompt starts a talkspurt");
         // Idle without silence: nothing sent; the next prompt starts a talkspurt again.
         p.enqueue(prompt(3, 160));
         let o = p.tick(20, &mut buf);

@@ -55,7 +55,7 @@ pub fn noise(ms: u32, dbfs: f32, seed: u32) -> Vec<i16> {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            ((x as f32 / u32::MAX as f32) * 2.0 - 1.0) as f32 * a
+            ((x as f32 / u32::MAX as f32) * 2.0 - 1.0) * a
         })
         .map(|v| v as i16)
         .collect()
