@@ -87,8 +87,7 @@ fn require_and_proxy_require() {
     let rej = validate_request(&req(&invite_with("Require: 100rel, timer\r\n", None, ""))).unwrap_err();
     assert_eq!(rej.status, 420);
     assert_eq!(rej.headers, vec![(HeaderName::Unsupported, "100rel, timer".to_string())]);
-    let mut p = Policy::default();
-    p.supported_extensions = vec!["timer".into(), "100rel".into()];
+    let mut p = Policy { supported_extensions: vec!["timer".into(), "100rel".into()], ..Policy::default() };
     assert_eq!(validate_request_with(&req(&invite_with("Require: 100rel, timer\r\n", None, "")), &p), Ok(()));
     assert_eq!(status_of(&invite_with("Proxy-Require: foo\r\n", None, "")), Some(420));
     p.check_proxy_require = false;
@@ -107,8 +106,7 @@ fn methods_and_schemes() {
     assert_eq!(status_of(&foo), Some(501));
     let tel = invite_with("", None, "").replace("INVITE sip:14020@veertien.example;user=phone", "INVITE tel:14020;phone-context=+31");
     assert_eq!(status_of(&tel), None);
-    let mut p = Policy::default();
-    p.accept_tel = false;
+    let p = Policy { accept_tel: false, ..Policy::default() };
     assert_eq!(validate_request_with(&req(&tel), &p).unwrap_err().status, 416);
     let http = invite_with("", None, "").replace("INVITE sip:14020@veertien.example;user=phone", "INVITE http://example.com/");
     assert_eq!(status_of(&http), Some(416));
