@@ -116,6 +116,35 @@ impl fmt::Display for Digit {
     }
 }
 
+/// Reads the key from a SIP INFO body, given its Content-Type: `application/dtmf-relay`
+/// (`Signal=5` + `Duration=160` lines, the de-facto format of Cisco and most phones) or
+/// `application/dtmf` (the key alone). Parameters and case in the content type are ignored.
+pub fn parse_sip_info(content_type: &str, body: &str) -> Result<Digit, SipInfoError> {
+    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let key = match ct.as_str() {
+        "application/dtmf-relay" => body
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+            })
+            .ok_or(SipInfoError::NoSignal)?,
+        "application/dtmf" => body.trim(),
+        _ => return Err(SipInfoError::ContentType(content_type.trim().to_string())),
+    };
+    Digit::parse(key).ok_or_else(|| SipInfoError::BadKey(key.to_string()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SipInfoError {
+    #[error("INFO body type {0:?} is not application/dtmf-relay or application/dtmf")]
+    ContentType(String),
+    #[error("application/dtmf-relay body has no Signal= line")]
+    NoSignal,
+    #[error("{0:?} is not a DTMF key (0-9, *, #, A-D)")]
+    BadKey(String),
+}
+
 /// Where a DTMF digit was detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DtmfSource {
@@ -301,6 +330,16 @@ mod tests {
         let mut d = EventDeduplicator::new();
         assert_eq!(d.push(1, 0, TelephoneEvent { event: 9, end: false, volume: 10, duration: 0xFFFF }), Some(Digit::D9));
         assert_eq!(d.push(1, 0xFFFF, TelephoneEvent { event: 9, end: false, volume: 10, duration: 160 }), None);
+    }
+
+    #[test]
+    fn sip_info_bodies() {
+        assert_eq!(parse_sip_info("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n"), Ok(Digit::D5));
+        assert_eq!(parse_sip_info("Application/DTMF-Relay; charset=x", "signal = #\nDuration=250"), Ok(Digit::Hash));
+        assert_eq!(parse_sip_info("application/dtmf", "11\r\n"), Ok(Digit::Hash));
+        assert_eq!(parse_sip_info("application/dtmf-relay", "Duration=160"), Err(SipInfoError::NoSignal));
+        assert_eq!(parse_sip_info("application/dtmf-relay", "Signal=X"), Err(SipInfoError::BadKey("X".into())));
+        assert!(matches!(parse_sip_info("text/plain", "5"), Err(SipInfoError::ContentType(_))));
     }
 
     #[test]

@@ -427,4 +427,41 @@ mod tests {
         let declined = "v=0\r\no=- 5 5 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n";
         assert_eq!(accept_answer(declined, &MediaPolicy::default()), Err(SdpError::Declined));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_bodies_never_panic(body in ".{0,400}") {
+                let _ = answer(&body, &MediaPolicy::default(), &LOCAL);
+                let _ = accept_answer(&body, &MediaPolicy::default());
+            }
+
+            #[test]
+            fn any_offer_with_a_g711_codec_is_answered_with_it(
+                port in 1024u16..65535,
+                others in proptest::collection::vec(96u8..128, 0..4),
+                pcma in any::<bool>(),
+                te in proptest::option::of(96u8..128),
+            ) {
+                let g711 = if pcma { 8 } else { 0 };
+                let mut fmts: Vec<String> = others.iter().map(|p| p.to_string()).collect();
+                fmts.push(g711.to_string());
+                let mut attrs: String = others.iter().map(|p| format!("a=rtpmap:{p} opus/48000/2\r\n")).collect();
+                if let Some(t) = te.filter(|t| !others.contains(t)) {
+                    fmts.push(t.to_string());
+                    attrs.push_str(&format!("a=rtpmap:{t} telephone-event/8000\r\n"));
+                }
+                let offer = format!("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n{attrs}", fmts.join(" "));
+                let (neg, body) = answer(&offer, &MediaPolicy::default(), &LOCAL).unwrap();
+                prop_assert_eq!(neg.payload_type, g711);
+                prop_assert_eq!(neg.remote, Some(SocketAddr::new("10.0.0.1".parse().unwrap(), port)));
+                prop_assert_eq!(neg.telephone_event_pt, te.filter(|t| !others.contains(t)));
+                let back = accept_answer(&body, &MediaPolicy::default()).unwrap();
+                prop_assert_eq!((back.codec, back.telephone_event_pt), (neg.codec, neg.telephone_event_pt));
+            }
+        }
+    }
 }
