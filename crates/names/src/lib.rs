@@ -295,7 +295,14 @@ impl NameIndex {
             return Resolution { outcome: Outcome::Ambiguous { options: tied }, municipality: None, confidence: lead, matches };
         }
         let id = tied[0];
-        let rival = ranked.get(1).map(|m| m.score).unwrap_or(0.0);
+        let approx = |k: MatchKind| matches!(k, MatchKind::Phonetic | MatchKind::Fuzzy);
+        let mut rival = ranked.get(1).map(|m| m.score).unwrap_or(0.0);
+        if approx(ranked[0].via) {
+            // An approximate winner against an exact name elsewhere ("horn" on 0229: Hoorn,
+            // or the village Horn in Leudal?) is worth a confirmation.
+            let outside = matches.iter().filter(|m| m.in_candidates != inside && !approx(m.via)).map(|m| m.score);
+            rival = outside.fold(rival, f32::max);
+        }
         let confidence = (lead - (RIVAL_WINDOW - (lead - rival)).max(0.0)).clamp(0.0, 1.0);
         let m = plan.municipality(id);
         let outcome = if settings.get(id).status == ConnectionStatus::NotConnected {

@@ -128,19 +128,21 @@ impl Index {
         for i in 0..n {
             for j in (i + 1)..=(i + max_span).min(n) {
                 let key = compact(&toks[i..j]);
-                if let Some(ids) = self.exact.get(&key) {
+                let exact = self.exact.get(&key);
+                if let Some(ids) = exact {
                     for &id in ids {
                         let kind = self.entries[id as usize].kind;
                         hits.push(Hit { entry: id, start: i, end: j, via: kind, score: base_score(kind) });
                     }
                     covered[i..j].iter_mut().for_each(|c| *c = true);
-                    continue;
                 }
                 if key.len() < 4 {
                     continue;
                 }
+                // Also when the text is exactly some other name: "horn" is the village Horn
+                // (Leudal) but, said on 0229, more likely a misheard Hoorn.
                 if let Some(ids) = self.phon.get(&phonetic(&key)) {
-                    for &id in ids {
+                    for &id in ids.iter().filter(|id| !exact.is_some_and(|e| e.contains(id))) {
                         let kind = self.entries[id as usize].kind;
                         hits.push(Hit {
                             entry: id,
