@@ -44,6 +44,12 @@ pub struct Config {
     pub retransmit_2xx: bool,
     /// Seed for To tags of responses the table generates itself (503 when full).
     pub tag_seed: u64,
+    /// Safety net against a TU that never answers: a server INVITE transaction still without
+    /// a final response after this long is answered 408 (and the TU told with `Timeout`), so
+    /// a lost call can never hold a table slot for ever.
+    pub server_invite_timeout: Duration,
+    /// The same for non-INVITE server transactions (the client gives up after 64*T1 anyway).
+    pub server_non_invite_timeout: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +64,8 @@ impl Default for Config {
             trying_delay: Some(Duration::from_millis(200)),
             retransmit_2xx: true,
             tag_seed: 0x7665_6572_7469_656e,
+            server_invite_timeout: Duration::from_secs(300),
+            server_non_invite_timeout: Duration::from_secs(32),
         }
     }
 }
@@ -320,6 +328,7 @@ impl Table {
                     .and_then(|k| self.index.get(&k).copied())
                     .map(|i| self.id(i));
                 let idx = self.insert(Kind::ServerNonInvite, State::Trying, key, &request, source, Bytes::new());
+                self.arm(idx, TIMEOUT, now + self.cfg.server_non_invite_timeout);
                 let tx = self.id(idx);
                 self.actions.push_back(Action::Cancel { tx, invite, request, source });
             }
@@ -333,6 +342,9 @@ impl Table {
                 let (kind, state) =
                     if is_invite { (Kind::ServerInvite, State::Proceeding) } else { (Kind::ServerNonInvite, State::Trying) };
                 let idx = self.insert(kind, state, key, &request, source, Bytes::new());
+                let lifetime =
+                    if is_invite { self.cfg.server_invite_timeout } else { self.cfg.server_non_invite_timeout };
+                self.arm(idx, TIMEOUT, now + lifetime);
                 let tx = self.id(idx);
                 if is_invite && let Some(d) = self.cfg.trying_delay {
                     if d.is_zero() {
@@ -464,6 +476,7 @@ impl Table {
                 t.last_response = Some(bytes.clone());
                 if status >= 200 {
                     t.state = State::Completed;
+                    t.timers[TIMEOUT] = None;
                     if reliable {
                         self.send_response(idx, bytes);
                         self.terminate(idx);
@@ -639,6 +652,14 @@ impl Table {
                     self.actions.push_back(Action::Send { to, bytes });
                 }
                 self.arm(idx, RETRANS, next);
+            }
+            (TIMEOUT, Kind::ServerInvite, State::Proceeding) | (TIMEOUT, Kind::ServerNonInvite, State::Trying | State::Proceeding) => {
+                // The TU never answered: answer for it so the peer stops retransmitting and
+                // the slot is released through the normal Completed path.
+                self.actions.push_back(Action::Timeout { tx });
+                let tag = self.tag_for(&self.txs[idx].request);
+                let resp = Response::builder(&self.txs[idx].request, 408).to_tag(&tag).build();
+                let _ = self.respond(tx, resp, now);
             }
             (TIMEOUT, Kind::ServerInvite, State::Accepted) => {
                 // Timer L: the transaction ends; without an ACK the TU must end the dialog.

@@ -437,3 +437,32 @@ To: <sip:a@b>\r\nFrom: <sip:c@d>;tag=1\r\nCall-ID: bc\r\nCSeq: 1 OPTIONS\r\nCont
     t.respond(tx, Response::builder(&r, 200).build(), t0).unwrap();
     assert!(drain(&mut t).iter().all(|a| !matches!(a, Action::Send { .. })));
 }
+
+#[test]
+fn a_tu_that_never_answers_cannot_hold_a_slot() {
+    let mut t = Table::new(Config::with_capacity(4));
+    let t0 = Instant::now();
+    let inv = request("INVITE", "z9hG4bKlost", "lost", "");
+    t.on_request(inv, peer(Transport::Udp), t0);
+    let tx = new_tx(&drain(&mut t));
+    let opt = request("OPTIONS", "z9hG4bKlost2", "lost2", "");
+    t.on_request(opt, peer(Transport::Udp), t0);
+    let otx = new_tx(&drain(&mut t));
+    // Ringing keeps the INVITE alive, but not for ever.
+    t.respond(tx, Response::builder(&t.request(tx).unwrap().clone(), 180).to_tag("r").build(), t0).unwrap();
+    drain(&mut t);
+    t.on_timer(t0 + Duration::from_secs(32));
+    let acts = drain(&mut t);
+    assert!(acts.contains(&Action::Timeout { tx: otx }));
+    assert_eq!(sent_statuses(&acts), vec![408]);
+    t.on_timer(t0 + Duration::from_secs(299));
+    assert!(drain(&mut t).iter().all(|a| !matches!(a, Action::Timeout { .. })));
+    t.on_timer(t0 + Duration::from_secs(300));
+    let acts = drain(&mut t);
+    assert!(acts.contains(&Action::Timeout { tx }));
+    assert_eq!(sent_statuses(&acts), vec![408]);
+    assert_eq!(t.state(tx), Some((Kind::ServerInvite, State::Completed)));
+    t.on_timer(t0 + Duration::from_secs(400));
+    drain(&mut t);
+    assert!(t.is_empty());
+}
