@@ -14,6 +14,9 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
 const MAX_EARLY_TAGS: usize = 16;
 /// Bound on abandoned B-leg INVITEs kept to clean up late answers.
 const MAX_STRAGGLERS: usize = 8;
+/// Bound on in-dialog requests (INFO) forwarded and not yet answered: a peer flooding INFO must
+/// not grow memory or flood the other side.
+const MAX_PENDING: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AState {
@@ -1113,6 +1116,11 @@ impl Call {
                 if !confirmed {
                     return self.respond(leg, txn, 403, "Not Forwarded Before Answer");
                 }
+                if self.pending.len() >= MAX_PENDING {
+                    let mut r = OutResponse::new(500, "Too Many Pending Requests");
+                    r.headers.push(("Retry-After".to_owned(), "1".to_owned()));
+                    return self.push(Action::Respond { leg, txn, response: r });
+                }
                 let other = leg.other();
                 let mut out = self.dialog_mut(other).request(Method::Info);
                 out.body = req.body.clone();
@@ -1327,7 +1335,12 @@ impl Call {
             return;
         }
         self.finished = true;
-        self.p2xx = [None, None];
+        for leg in [Leg::A, Leg::B] {
+            if self.p2xx[leg.idx()].take().is_some() {
+                self.cancel_timer(TimerId::Retransmit2xx(leg));
+                self.cancel_timer(TimerId::AckWait(leg));
+            }
+        }
         self.cancel_timer(TimerId::Setup);
         self.push(Action::Media(MediaAction::Release));
         let summary = self.summary.clone();

@@ -93,7 +93,10 @@ pub fn anchor(input: &[u8], anchor: SocketAddr, origin: &mut Origin) -> Result<A
         }
         match kind {
             "o" => {
-                if value.split(' ').count() != 6 {
+                if origin_idx.is_some() {
+                    return Err(bad("second o= line"));
+                }
+                if value.split(' ').filter(|f| !f.is_empty()).count() != 6 {
                     return Err(bad("o= needs 6 fields"));
                 }
                 origin_idx = Some(out_lines.len());
@@ -259,6 +262,9 @@ mod tests {
         let e = anchor(b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4 1.2.3.4\r\nm=video 4 RTP/AVP 31\r\n", relay(), &mut Origin::new(1))
             .unwrap_err();
         assert_eq!(e, SdpError::NoAudio);
+        // Found by the property test: a second (blank) origin used to leave an empty line.
+        let e = anchor(format!("{OFFER}o=     \r\n").as_bytes(), relay(), &mut Origin::new(1)).unwrap_err();
+        assert_eq!(e.to_string(), "SDP line 13: second o= line");
         let e = anchor(b"v=0\r\nm=audio 99999 RTP/AVP 0\r\n", relay(), &mut Origin::new(1)).unwrap_err();
         assert!(e.to_string().contains("port"), "{e}");
     }

@@ -585,3 +585,19 @@ fn update_with_offer_is_forwarded_and_answered() {
     assert!(r.1.body.is_some());
     assert!(!h.has_timer(TimerId::Retransmit2xx(Leg::A)), "non-INVITE 2xx is not retransmitted by us");
 }
+
+#[test]
+fn info_flood_is_bounded() {
+    let (mut h, first) = H::start(full_route(), invite_a(Some(A_SDP)));
+    let (id, _) = the_invite(&first);
+    answer(&mut h, id);
+    h.ev(Event::Ack { request: a_req(Method::Ack, 10, None) });
+    let mut forwarded = 0;
+    let mut refused = 0;
+    for i in 0..40 {
+        let t = h.ev(Event::Request { txn: ServerTxn(100 + i), request: a_req(Method::Info, 11 + i as u32, None) });
+        forwarded += sends_of(&t, Method::Info).len();
+        refused += responses(&t, Leg::A).iter().filter(|(_, r)| r.status == 500 && r.header("Retry-After").is_some()).count();
+    }
+    assert_eq!((forwarded, refused), (16, 24));
+}
