@@ -193,21 +193,20 @@ impl NameIndex {
     }
 
     /// Every phrase denoting one of `candidates`: names, aliases, places, former municipalities.
-    pub fn vocabulary(&self, candidates: &[MunicipalityId], plan: &Plan) -> Vec<Phrase> {
+    pub fn vocabulary(&self, candidates: &[MunicipalityId]) -> Vec<Phrase> {
         let mut out = Vec::new();
         for &c in candidates {
             if let Some(ids) = self.ix.by_muni.get(c.index()) {
                 out.extend(ids.iter().filter(|&&id| self.ix.entries[id as usize].spoken).map(|&id| self.phrase(id, true)));
             }
         }
-        let _ = plan;
         out
     }
 
     /// [`Self::vocabulary`] plus the names (not the villages) of every other municipality, so a
     /// recogniser can also hear "Epe" on 0570 and the dialogue can redirect the caller.
-    pub fn vocabulary_with_others(&self, candidates: &[MunicipalityId], plan: &Plan) -> Vec<Phrase> {
-        let mut out = self.vocabulary(candidates, plan);
+    pub fn vocabulary_with_others(&self, candidates: &[MunicipalityId]) -> Vec<Phrase> {
+        let mut out = self.vocabulary(candidates);
         for m in 0..self.n {
             if candidates.iter().any(|c| c.index() == m) {
                 continue;
@@ -339,18 +338,14 @@ fn fourteen_number_for(plan: &Plan, id: MunicipalityId, m: &Match) -> String {
     codes.first().map(|a| a.fourteen.clone()).unwrap_or_default()
 }
 
-fn builtin_index() -> &'static NameIndex {
-    static IX: OnceLock<NameIndex> = OnceLock::new();
-    IX.get_or_init(|| NameIndex::new(Plan::builtin()))
-}
-
 /// The index for `plan`: the shipped plan's is built once; an operator's plan is indexed on
-/// first use and kept while it stays the current plan (keyed by a content fingerprint, since a
-/// reloaded plan may reuse the address of the one it replaced).
+/// first use and kept while it stays the current plan. The cache is keyed by a content
+/// fingerprint (about 100 µs to compute), not by address, since a reloaded plan may reuse the
+/// address of the one it replaced. Hold the returned index per plan load to skip that check.
 pub fn index_for(plan: &Plan) -> Arc<NameIndex> {
+    static BUILTIN: OnceLock<Arc<NameIndex>> = OnceLock::new();
     static OTHER: Mutex<Option<(u64, Arc<NameIndex>)>> = Mutex::new(None);
     if std::ptr::eq(plan, Plan::builtin()) {
-        static BUILTIN: OnceLock<Arc<NameIndex>> = OnceLock::new();
         return BUILTIN.get_or_init(|| Arc::new(NameIndex::new(Plan::builtin()))).clone();
     }
     let fp = curated::fingerprint(plan);
@@ -368,16 +363,15 @@ pub fn index_for(plan: &Plan) -> Arc<NameIndex> {
 /// Resolve what the caller said against the candidates of the dialled area code.
 /// Total: any text gives a [`Resolution`]; garbage gives [`Outcome::NoMatch`].
 pub fn resolve(text: &str, candidates: &[MunicipalityId], plan: &Plan, settings: &Settings) -> Resolution {
-    if std::ptr::eq(plan, Plan::builtin()) {
-        return builtin_index().resolve(text, candidates, plan, settings);
-    }
     index_for(plan).resolve(text, candidates, plan, settings)
 }
 
 /// Every phrase denoting one of `candidates` (see [`NameIndex::vocabulary`]).
 pub fn vocabulary(candidates: &[MunicipalityId], plan: &Plan) -> Vec<Phrase> {
-    if std::ptr::eq(plan, Plan::builtin()) {
-        return builtin_index().vocabulary(candidates, plan);
-    }
-    index_for(plan).vocabulary(candidates, plan)
+    index_for(plan).vocabulary(candidates)
+}
+
+/// [`vocabulary`] plus the names of every other municipality (see [`NameIndex::vocabulary_with_others`]).
+pub fn vocabulary_with_others(candidates: &[MunicipalityId], plan: &Plan) -> Vec<Phrase> {
+    index_for(plan).vocabulary_with_others(candidates)
 }

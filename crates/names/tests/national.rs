@@ -126,12 +126,12 @@ fn vocabulary_covers_names_aliases_places_and_former_municipalities() {
     assert!(!b.iter().any(|p| p.text.contains('(') || p.text.ends_with(" NH")), "{b:?}");
 
     let ix = NameIndex::new(plan);
-    let all = ix.vocabulary_with_others(&[id("Deventer")], plan);
+    let all = ix.vocabulary_with_others(&[id("Deventer")]);
     assert!(all.iter().any(|p| p.text == "Epe" && !p.in_candidates));
     // Villages of other municipalities are not in the recogniser's set.
     assert!(!all.iter().any(|p| p.text == "Vaassen"));
     // Every phrase of the vocabulary resolves to the municipality it denotes or is a homonym.
-    for p in ix.vocabulary(&plan.area_code("0113").unwrap().municipalities, plan) {
+    for p in ix.vocabulary(&plan.area_code("0113").unwrap().municipalities) {
         let r = resolve(&p.text, &plan.area_code("0113").unwrap().municipalities, plan, &Settings::defaults(plan));
         assert!(r.matches.iter().any(|m| m.municipality == p.municipality), "{p:?}: {r:?}");
     }
@@ -142,4 +142,35 @@ fn candidates_from_another_plan_are_ignored_not_a_panic() {
     let (plan, settings) = ctx();
     let r = resolve("Goes", &[MunicipalityId(60000)], plan, &settings);
     assert!(matches!(r.outcome, Outcome::OtherAreaCode { .. }), "{r:?}");
+}
+
+#[test]
+fn an_operator_loaded_plan_is_indexed_and_a_changed_plan_is_reindexed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/numberplan");
+    let plan = Plan::load_dir(&dir).expect("the shipped files load");
+    let settings = Settings::defaults(&plan);
+    let area = plan.area_code("0113").unwrap();
+    let r = resolve("Kapelle", &area.municipalities, &plan, &settings);
+    assert_eq!(r.outcome, Outcome::Municipality { id: plan.by_name("Kapelle").unwrap() });
+    let a = veertien_names::index_for(&plan);
+    assert!(std::sync::Arc::ptr_eq(&a, &veertien_names::index_for(&plan)), "cached while unchanged");
+
+    // The same files with one village renamed: the cache must not serve the old index.
+    let tmp = std::env::temp_dir().join(format!("veertien-names-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let f = f.unwrap();
+        if f.path().extension().is_some_and(|e| e == "csv") {
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            let text = if f.file_name() == "woonplaatsen.csv" { text.replace("Yerseke,Yerseke,", "Yerseke-Dorp,Yerseke-Dorp,") } else { text };
+            std::fs::write(tmp.join(f.file_name()), text).unwrap();
+        }
+    }
+    let changed = Plan::load_dir(&tmp).expect("the edited files load");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let s2 = Settings::defaults(&changed);
+    let codes = &changed.area_code("0113").unwrap().municipalities;
+    let r = resolve("Yerseke Dorp", codes, &changed, &s2);
+    assert_eq!(r.outcome, Outcome::Municipality { id: changed.by_name("Reimerswaal").unwrap() }, "{r:#?}");
+    assert!(!std::sync::Arc::ptr_eq(&a, &veertien_names::index_for(&changed)));
 }
