@@ -30,6 +30,10 @@ enum Command {
     /// Spraakherkenning meten / evaluate speech recognition
     #[command(subcommand)]
     Speech(commands::speech::SpeechCommand),
+    /// Het platform starten (SIP-dienst) / run the platform (SIP service)
+    Serve(commands::serve::ServeArgs),
+    /// Recente oproepen / recent calls
+    Calls(commands::calls::CallsArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,8 @@ fn main() -> ExitCode {
         Command::Settings(c) => commands::settings::run(c),
         Command::Model(c) => commands::model::run(c),
         Command::Speech(c) => commands::speech::run(c),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::Calls(a) => commands::calls::run(a),
     };
     match result {
         Ok(code) => code,

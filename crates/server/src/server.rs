@@ -168,15 +168,27 @@ impl Server {
 
     /// Clean stop: refuse new INVITEs with 503, let open INVITE transactions finish within
     /// the grace period, stop the loops, flush every accepted call record.
-    pub async fn shutdown(mut self) -> ShutdownReport {
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.shutdown_unless(std::future::pending()).await
+    }
+
+    /// As [`Server::shutdown`], but `hurry` completing (a second SIGTERM) ends the grace
+    /// period at once; records are still flushed.
+    pub async fn shutdown_unless(mut self, hurry: impl Future<Output = ()>) -> ShutdownReport {
         let grace = self.engine.config().grace();
         self.engine.start_draining();
         tracing::info!(?grace, "draining: new calls are refused with 503");
         let deadline = Instant::now() + grace;
         // Calls finish by themselves on the redirect path; the wait matters once bridged
         // calls hold transactions. Keep answering retransmissions and ACKs meanwhile.
-        while self.engine.active_calls() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let wait = async {
+            while self.engine.active_calls() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            _ = wait => {}
+            _ = hurry => tracing::warn!("second signal: ending the grace period now"),
         }
         self.stop.cancel();
         while self.tasks.join_next().await.is_some() {}
@@ -220,7 +232,13 @@ impl Server {
                 },
             }
         }
-        Ok(self.shutdown().await)
+        let hurry = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        Ok(self.shutdown_unless(hurry).await)
     }
 }
 

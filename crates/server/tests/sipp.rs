@@ -43,6 +43,8 @@ async fn sipp_redirect_calls_all_succeed_with_one_record_each() {
     let udp = ts.udp;
     let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "redirect_uac.xml", &fourteen, 200, 100)).await.unwrap();
     assert_eq!(code, 0, "all SIPp calls succeed:\n{log}");
+    // Every 302 was acknowledged (the ACK matched its INVITE transaction).
+    assert_eq!(ts.server.engine().active_calls(), 0);
     let db = ts.db_path();
     let report = ts.server.shutdown().await;
     let m = report.metrics;
@@ -63,6 +65,7 @@ async fn sipp_refused_calls_get_404_484_480() {
         let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "reject_uac.xml", &n, 10, 50)).await.unwrap();
         assert_eq!(code, 0, "{number}: SIPp calls end as expected:\n{log}");
     }
+    assert_eq!(ts.server.engine().active_calls(), 0, "every refusal was acknowledged");
     let db = ts.db_path();
     ts.server.shutdown().await;
     let store = Store::open(db.to_str().unwrap()).await.unwrap();

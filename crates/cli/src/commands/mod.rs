@@ -25,6 +25,8 @@ pub mod route;
 pub mod settings;
 pub mod model;
 pub mod speech;
+pub mod serve;
+pub mod calls;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
