@@ -213,3 +213,42 @@ proptest! {
         }
     }
 }
+
+/// Messages as the real peers of the integration tests write them (SIPp's uac scenario,
+/// baresip), so the front door never refuses its own test tools.
+#[test]
+fn sipp_and_baresip_style_requests_pass() {
+    let sipp = "INVITE sip:14020@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-21718-1-0\r\n\
+From: sipp <sip:sipp@127.0.0.1:5061>;tag=21718SIPpTag001\r\n\
+To: 14020 <sip:14020@127.0.0.1:5060>\r\n\
+Call-ID: 1-21718@127.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: sip:sipp@127.0.0.1:5061\r\n\
+Max-Forwards: 70\r\n\
+Subject: Performance Test\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length:   129\r\n\r\n\
+v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    assert_eq!(validate_request(&req(sipp)), Ok(()));
+    let baresip = "INVITE sip:14020@[::1]:5060;transport=udp SIP/2.0\r\n\
+Via: SIP/2.0/UDP [::1]:43210;branch=z9hG4bK3a5d0e8f1b2c4d6e;rport\r\n\
+Contact: <sip:alice-0x55d5@[::1]:43210;transport=udp>\r\n\
+Max-Forwards: 70\r\n\
+To: <sip:14020@[::1]>\r\n\
+From: \"Alice\" <sip:alice@[::1]>;tag=0a1b2c3d4e5f\r\n\
+Call-ID: 6d2a8e3c4b1f0a9e\r\n\
+CSeq: 27551 INVITE\r\n\
+User-Agent: baresip v3.10.1 (x86_64/linux)\r\n\
+Allow: INVITE,ACK,BYE,CANCEL,OPTIONS,NOTIFY,SUBSCRIBE,INFO,MESSAGE,UPDATE\r\n\
+Supported: replaces,norefersub\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 0\r\n\r\n";
+    let r = req(baresip);
+    assert_eq!(validate_request(&r), Ok(()));
+    assert_eq!(&r.top_via().unwrap().host[..], b"[::1]");
+    let src: std::net::SocketAddr = "[::1]:43210".parse().unwrap();
+    let mut r = r;
+    r.stamp_received(src);
+    assert_eq!(veertien_sip::response_target(r.top_via().unwrap(), src), Some(src));
+}
