@@ -11,8 +11,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use veertien_core::{MunicipalityId, Plan, Settings};
 use veertien_names::{NameIndex, resolve, vocabulary};
 
+/// (candidates, what the caller said).
+type Cases = Vec<(Vec<MunicipalityId>, String)>;
+
 /// (candidates, text) for every area code × every candidate's CBS name.
-fn all_pairs(plan: &Plan) -> Vec<(Vec<MunicipalityId>, String)> {
+fn all_pairs(plan: &Plan) -> Cases {
     let mut out = Vec::new();
     for a in plan.area_codes() {
         for &m in &a.municipalities {
@@ -22,7 +25,7 @@ fn all_pairs(plan: &Plan) -> Vec<(Vec<MunicipalityId>, String)> {
     out
 }
 
-fn workloads(plan: &Plan) -> Vec<(&'static str, Vec<(Vec<MunicipalityId>, String)>)> {
+fn workloads(plan: &Plan) -> Vec<(&'static str, Cases)> {
     let pairs = all_pairs(plan);
     let carrier = pairs.iter().map(|(c, n)| (c.clone(), format!("ehm ik wil graag de gemeente {n} alstublieft"))).collect();
     let places = plan
