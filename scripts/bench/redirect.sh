@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Redirect load benchmark: SIPp on loopback against veertien and Kamailio 5.6 doing the same
+# 302 from a table of the 141 14+ numbers, in the same run, at increasing offered rates.
+#
+#   scripts/bench/redirect.sh [RATES] [SECONDS_PER_STEP]
+#   e.g. scripts/bench/redirect.sh "1000 2000 4000 8000 12000 16000" 10
+#
+# Per server and rate: calls/s achieved, failed calls, server CPU µs per call (utime+stime
+# from /proc/<pid>/stat of every server process), memory (sum of Pss from
+# /proc/<pid>/smaps_rollup) after the step, and added delay p50/p95 (SIPp per-call response
+# time, INVITE → 302). Results: target/bench-redirect/results.tsv (+ SIPp logs).
+set -euo pipefail
+RATES=${1:-"1000 2000 4000 6000 8000 12000 16000"}
+STEP=${2:-10}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=$ROOT/target/bench-redirect
+rm -rf "$OUT"; mkdir -p "$OUT"
+NUMBER=140111   # unique area code (Schouwen-Duiveland), redirect under default settings
+VPORT=25060; KPORT=25070
+
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+command -v kamailio >/dev/null || { echo "kamailio missing: apt-get install -y kamailio" >&2; exit 1; }
+
+(cd "$ROOT" && cargo build --release -q -p veertien-server --example serve)
+VBIN=$ROOT/target/release/examples/serve
+
+cat > "$OUT/veertien.toml" <<TOML
+node_id = "bench"
+[sip]
+udp = "127.0.0.1:$VPORT"
+tcp = "127.0.0.1:$VPORT"
+# Loopback load generator: the flood guard would (rightly) throttle it.
+rate_limit_per_source = 10000000
+rate_burst = 10000000
+[store]
+path = "$OUT/veertien.db"
+[shutdown]
+grace_secs = 2
+TOML
+
+# Kamailio: same table, stateful like veertien (tm: retransmissions absorbed, 302 resent
+# until ACK) — the fair comparison; KAMAILIO_MODE=sl gives the stateless variant.
+MODE=${KAMAILIO_MODE:-tm}
+{
+  cat <<KCFG
+#!KAMAILIO
+debug=0
+log_stderror=yes
+children=2
+listen=udp:127.0.0.1:$KPORT
+disable_tcp=yes
+auto_aliases=no
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "htable.so"
+modparam("htable", "htable", "rt=>size=8;")
+request_route {
+    if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+    if (is_method("ACK")) {
+KCFG
+  if [ "$MODE" = tm ]; then echo '        t_check_trans();'; fi
+  cat <<'KCFG'
+        exit;
+    }
+    if (!is_method("INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
+    if ($sht(rt=>$rU) == $null) { sl_send_reply("404", "Not Found"); exit; }
+    append_to_reply("Contact: <$sht(rt=>$rU)>\r\n");
+KCFG
+  if [ "$MODE" = tm ]; then
+    echo '    t_newtran();'; echo '    t_reply("302", "Moved Temporarily");'
+  else
+    echo '    sl_send_reply("302", "Moved Temporarily");'
+  fi
+  echo '    exit;'
+  echo '}'
+  echo 'event_route[htable:mod-init] {'
+  # One row per 14+ number; the destination shape matches veertien's (tel: E.164).
+  tail -n +2 "$ROOT/data/numberplan/netnummergebieden.csv" | cut -d, -f1,2 | while IFS=, read -r code fourteen; do
+    nsn=${code#0}; pad=$(printf '%0*d' $((9 - ${#nsn})) 0)
+    echo "    \$sht(rt=>$fourteen) = \"tel:+31$nsn${pad:0:$((9 - ${#nsn}))}\";"
+  done
+  echo '}'
+} > "$OUT/kamailio.cfg"
+kamailio -c -f "$OUT/kamailio.cfg" >/dev/null 2>&1 || { echo "kamailio config check failed: $OUT/kamailio.cfg" >&2; kamailio -c -f "$OUT/kamailio.cfg"; exit 1; }
+
+"$VBIN" "$OUT/veertien.toml" > "$OUT/veertien.stdout" 2> "$OUT/veertien.log" &
+VPID=$!
+kamailio -DD -E -f "$OUT/kamailio.cfg" -P "$OUT/kamailio.pid" > "$OUT/kamailio.log" 2>&1 &
+KPID=$!
+cleanup() { kill -TERM "$VPID" 2>/dev/null || true; kill -TERM "$KPID" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+sleep 2
+
+pids_of() { # the server process and all its children
+  local p=$1; echo "$p"; pgrep -P "$p" || true
+}
+cpu_ticks() { local t=0; for p in $(pids_of "$1"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+pss_kb() { local t=0; for p in $(pids_of "$1"); do
+    t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+
+printf 'server\toffered_cps\tcalls\tsuccessful\tfailed\tachieved_cps\tcpu_us_per_call\tpss_kb\tp50_ms\tp95_ms\n' > "$OUT/results.tsv"
+run_step() { # name pid port rate
+  local name=$1 pid=$2 port=$3 rate=$4 calls=$(( $4 * STEP )) dir="$OUT/$1-$4"
+  mkdir -p "$dir"
+  local c0 c1 t0 t1
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  (cd "$dir" && sipp "127.0.0.1:$port" -sf "$ROOT/tests/sipp/redirect_uac.xml" -s "$NUMBER" \
+      -i 127.0.0.1 -p $((port + 100)) -mp $((port + 200)) -r "$rate" -m "$calls" -l $((rate * 4)) \
+      -timeout $((STEP + 40))s -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
+      > sipp.out 2>&1 || true)
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
+  python3 "$ROOT/scripts/bench/analyse.py" "$name" "$rate" "$calls" "$dir" $((c1 - c0)) "$HZ" "$(pss_kb "$pid")" "$t0" "$t1" >> "$OUT/results.tsv"
+  tail -n 1 "$OUT/results.tsv"
+}
+for rate in $RATES; do
+  run_step veertien "$VPID" "$VPORT" "$rate"
+  run_step "kamailio-$MODE" "$KPID" "$KPORT" "$rate"
+done
+kill -TERM "$VPID"; wait "$VPID" 2>/dev/null || true
+echo "veertien shutdown report: $(tail -n 1 "$OUT/veertien.log")"
+column -t -s $'\t' "$OUT/results.tsv"
