@@ -1,0 +1,590 @@
+//! The dialogue state machine. No I/O, no clock: the driver passes the time of each event.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use veertien_core::{
+    AnnounceReason, AreaCodeId, Candidate, Decision, Lang, MunicipalityId, MunicipalityRef, Plan, Settings, decide_for,
+};
+use veertien_names::{Outcome, Resolution, resolve};
+
+use crate::prompts::{MenuItem, Prompt, prompt_lang};
+
+/// How the dialogue behaves for one area code.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DialogueConfig {
+    pub lang: Lang,
+    /// A recogniser is available; without one the caller gets the keypad menu straight away.
+    pub speech: bool,
+    /// Put through without asking when the combined confidence reaches this.
+    pub put_through: f32,
+    /// Ask "did you mean …?" from here up to `put_through`; below it the answer counts as a miss.
+    pub confirm: f32,
+    /// The group's human operator (a SIP URI); taken on the second miss when set.
+    pub operator: Option<String>,
+    /// A caller naming a municipality of another area code is put through to it instead of
+    /// being told its 14+ number.
+    pub forward_other_area_code: bool,
+    /// How long to wait for input after a prompt ends.
+    pub no_input_ms: u32,
+    /// Misses (silence, not understood, wrong key, "no") before the dialogue gives up.
+    pub max_misses: u8,
+    /// Hard bound on the events one dialogue accepts; beyond it the dialogue ends (operator or
+    /// a spoken message), whatever the caller does.
+    pub max_events: u32,
+}
+
+impl Default for DialogueConfig {
+    fn default() -> Self {
+        DialogueConfig {
+            lang: Lang::Nl,
+            speech: true,
+            put_through: 0.85,
+            confirm: 0.5,
+            operator: None,
+            forward_other_area_code: false,
+            no_input_ms: 5000,
+            max_misses: 3,
+            max_events: 60,
+        }
+    }
+}
+
+/// What happened on the line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The call is answered and media runs: start the dialogue.
+    Start,
+    PromptFinished,
+    /// A key ('0'–'9', '*', '#'), from RFC 4733, SIP INFO or in-band.
+    Dtmf { key: char },
+    /// Voice activity began (barge-in).
+    SpeechStarted,
+    /// The recogniser's best phrase for an utterance, with its calibrated probability.
+    Heard { text: String, confidence: f32 },
+    /// An utterance ended but nothing was recognised (garbage, or no recogniser).
+    NotUnderstood,
+    /// No input within the no-input time after a prompt (or the prompt never ended).
+    Timeout,
+    HangUp,
+}
+
+/// What the recogniser should listen for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "grammar", rename_all = "snake_case")]
+pub enum Grammar {
+    /// Names of these municipalities (their places and aliases), plus the names of every other
+    /// municipality so "Epe" on 0570 is heard: `veertien_names::vocabulary_with_others`.
+    Names { candidates: Vec<MunicipalityId> },
+    /// "ja" / "nee" (and "yes"/"no", Frisian "ja"/"nee").
+    YesNo,
+}
+
+/// What input the caller may give during and after a prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Input {
+    /// `None`: keys only.
+    pub speech: Option<Grammar>,
+    /// Start the no-input timer when the prompt ends; send [`Event::Timeout`] when it fires.
+    pub no_input_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Play these prompts in order. With `input`, the caller may barge in (key or speech) and
+    /// the driver listens afterwards; without, play to the end and report `PromptFinished`.
+    Play { prompts: Vec<Prompt>, text: String, input: Option<Input> },
+    /// Barge-in: stop the prompt that is playing.
+    StopPrompt,
+    /// The dialogue is over.
+    Finish { outcome: DialogueOutcome },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AnnounceKind {
+    NotConnected,
+    Closed,
+    Calamity,
+    /// The municipality has its own 14+ number.
+    OtherAreaCode { fourteen: String },
+    /// No municipality could be chosen.
+    NoChoice,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DialogueOutcome {
+    /// Put the call through per `decision` (a `Decision::Forward`: destination, mode, route).
+    Deliver { municipality: MunicipalityRef, decision: Decision },
+    /// The message was spoken; hang up, or forward to `forward_to` when set.
+    Announce { municipality: Option<MunicipalityRef>, reason: AnnounceKind, forward_to: Option<String> },
+    /// Put the call through to the group's human operator.
+    Operator { destination: String },
+    CallerHungUp,
+}
+
+/// The dialogue log, for the call record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DialogueLog {
+    pub area_code: String,
+    pub lang: Lang,
+    pub speech: bool,
+    /// The caller's own number lies in the dialled area code (logged, never used to skip the question).
+    pub caller_in_area: bool,
+    pub entries: Vec<LogEntry>,
+}
+
+impl DialogueLog {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    /// Milliseconds since the dialogue started, as the driver reported them.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub what: LogWhat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum LogWhat {
+    Prompt { ids: Vec<&'static str>, text: String },
+    BargeIn { by: &'static str },
+    Digit { key: char, municipality: Option<String> },
+    Heard {
+        text: String,
+        speech_confidence: f32,
+        /// Name resolution: outcome kind, the municipality meant, its confidence, the top matches.
+        resolution: String,
+        municipality: Option<String>,
+        resolution_confidence: f32,
+        confidence: f32,
+        top: Vec<(String, f32)>,
+    },
+    Answer { yes: Option<bool>, via: &'static str },
+    Miss { reason: &'static str, misses: u8 },
+    Outcome { outcome: DialogueOutcome },
+}
+
+/// What a confirmed choice leads to.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// A candidate of this area code (or a municipality of another code when forwarding).
+    Municipality(MunicipalityId),
+    /// Tell the caller about another municipality (other area code, or not connected).
+    Resolved(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    NotStarted,
+    /// Asked for a name (or the menu, without speech); `menu` when the keypad menu was played.
+    Asking { menu: bool },
+    Confirming { target: Target, name: String },
+    /// Which of these homonyms; `said` is the place name.
+    Choosing { options: Vec<MunicipalityId> },
+    /// The final message plays; then finish.
+    Closing(DialogueOutcome),
+    Done,
+}
+
+/// One caller's dialogue for one `Decision::Ask`.
+pub struct Dialogue<'a> {
+    plan: &'a Plan,
+    settings: &'a Settings,
+    area: AreaCodeId,
+    candidates: Vec<Candidate>,
+    config: DialogueConfig,
+    now: Timestamp,
+    state: State,
+    misses: u8,
+    events: u32,
+    log: DialogueLog,
+}
+
+impl<'a> Dialogue<'a> {
+    /// A dialogue for `decision`, which must be a `Decision::Ask`; `None` otherwise.
+    /// `now` is the call's time, for opening hours.
+    pub fn new(decision: &Decision, plan: &'a Plan, settings: &'a Settings, config: DialogueConfig, now: Timestamp) -> Option<Self> {
+        let Decision::Ask { area_code, candidates, caller_area_match, .. } = decision else {
+            return None;
+        };
+        let area = plan.area_code_id(area_code)?;
+        let log = DialogueLog {
+            area_code: area_code.clone(),
+            lang: prompt_lang(config.lang),
+            speech: config.speech,
+            caller_in_area: caller_area_match.is_some(),
+            entries: Vec::new(),
+        };
+        Some(Dialogue { plan, settings, area, candidates: candidates.clone(), config, now, state: State::NotStarted, misses: 0, events: 0, log })
+    }
+
+    pub fn log(&self) -> &DialogueLog {
+        &self.log
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Feed one event (at `at_ms` since the dialogue started); returns what to do.
+    pub fn handle(&mut self, event: Event, at_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.state == State::Done {
+            return out;
+        }
+        self.events += 1;
+        if self.events > self.config.max_events && event != Event::HangUp && !matches!(self.state, State::Closing(_)) {
+            // Whatever keeps arriving, the caller is not kept here.
+            self.give_up(at_ms, &mut out);
+            return out;
+        }
+        let state = std::mem::replace(&mut self.state, State::Done);
+        match (state, event) {
+            (_, Event::HangUp) => self.finish(DialogueOutcome::CallerHungUp, at_ms, &mut out),
+            (State::NotStarted, Event::Start) => {
+                let mut prompts = vec![Prompt::Welcome];
+                if self.config.speech {
+                    prompts.push(Prompt::AskName);
+                    self.ask(prompts, false, at_ms, &mut out);
+                } else {
+                    prompts.push(self.menu());
+                    self.ask(prompts, true, at_ms, &mut out);
+                }
+            }
+            (State::NotStarted, _) => self.state = State::NotStarted,
+            (State::Closing(outcome), Event::PromptFinished | Event::Timeout) => self.finish(outcome, at_ms, &mut out),
+            (s @ State::Closing(_), _) => self.state = s,
+            (s, Event::SpeechStarted) => {
+                self.state = s;
+                if self.config.speech {
+                    self.entry(at_ms, LogWhat::BargeIn { by: "speech" });
+                    out.push(Action::StopPrompt);
+                }
+            }
+            // The prompt ended: the driver starts its no-input timer (announced in `Input`).
+            (s, Event::PromptFinished | Event::Start) => self.state = s,
+            (s, Event::Timeout) => {
+                self.state = s;
+                self.miss("silence", at_ms, &mut out);
+            }
+            (s, Event::NotUnderstood) => {
+                self.state = s;
+                self.miss("not_understood", at_ms, &mut out);
+            }
+            (State::Asking { menu }, Event::Dtmf { key }) => {
+                self.entry(at_ms, LogWhat::BargeIn { by: "key" });
+                out.push(Action::StopPrompt);
+                self.state = State::Asking { menu };
+                match key.to_digit(10).and_then(|d| self.settings.digit_choice(self.area, d as u8)) {
+                    Some(m) => {
+                        self.entry(at_ms, LogWhat::Digit { key, municipality: Some(self.plan.municipality(m).name.clone()) });
+                        self.choose(m, at_ms, &mut out);
+                    }
+                    None => {
+                        self.entry(at_ms, LogWhat::Digit { key, municipality: None });
+                        self.miss("invalid_key", at_ms, &mut out);
+                    }
+                }
+            }
+            (State::Asking { menu }, Event::Heard { text, confidence }) => {
+                self.state = State::Asking { menu };
+                let ids: Vec<MunicipalityId> = self.candidates.iter().map(|c| c.municipality.id).collect();
+                let r = resolve(&text, &ids, self.plan, self.settings);
+                let conf = self.log_heard(&text, confidence, &r, at_ms);
+                self.on_resolution(&text, r, conf, at_ms, &mut out);
+            }
+            (State::Confirming { target, name }, Event::Dtmf { key }) => {
+                out.push(Action::StopPrompt);
+                self.entry(at_ms, LogWhat::Digit { key, municipality: None });
+                self.state = State::Confirming { target: target.clone(), name };
+                match key {
+                    '1' => self.confirmed(target, "key", at_ms, &mut out),
+                    '2' => {
+                        self.entry(at_ms, LogWhat::Answer { yes: Some(false), via: "key" });
+                        self.miss("no", at_ms, &mut out);
+                    }
+                    _ => self.miss("invalid_key", at_ms, &mut out),
+                }
+            }
+            (State::Confirming { target, name }, Event::Heard { text, confidence }) => {
+                self.state = State::Confirming { target: target.clone(), name };
+                match yes_no(&text) {
+                    Some(true) if confidence >= self.config.confirm => self.confirmed(target, "voice", at_ms, &mut out),
+                    Some(false) if confidence >= self.config.confirm => {
+                        self.entry(at_ms, LogWhat::Answer { yes: Some(false), via: "voice" });
+                        self.miss("no", at_ms, &mut out);
+                    }
+                    _ => {
+                        self.entry(at_ms, LogWhat::Answer { yes: None, via: "voice" });
+                        self.miss("not_understood", at_ms, &mut out);
+                    }
+                }
+            }
+            (State::Choosing { options }, Event::Dtmf { key }) => {
+                out.push(Action::StopPrompt);
+                let pick = key.to_digit(10).and_then(|d| d.checked_sub(1)).and_then(|i| options.get(i as usize).copied());
+                self.entry(at_ms, LogWhat::Digit { key, municipality: pick.map(|m| self.plan.municipality(m).name.clone()) });
+                self.state = State::Choosing { options };
+                match pick {
+                    Some(m) => self.chosen_anywhere(m, at_ms, &mut out),
+                    None => self.miss("invalid_key", at_ms, &mut out),
+                }
+            }
+            (State::Choosing { options }, Event::Heard { text, confidence }) => {
+                let r = resolve(&text, &options, self.plan, self.settings);
+                let conf = self.log_heard(&text, confidence, &r, at_ms);
+                self.state = State::Choosing { options: options.clone() };
+                match r.meant().filter(|m| options.contains(m)) {
+                    Some(m) if conf >= self.config.confirm => self.chosen_anywhere(m, at_ms, &mut out),
+                    _ => self.miss("not_understood", at_ms, &mut out),
+                }
+            }
+            (State::Done, _) => {}
+        }
+        out
+    }
+
+    fn entry(&mut self, at_ms: u64, what: LogWhat) {
+        self.log.entries.push(LogEntry { at_ms, what });
+    }
+
+    fn log_heard(&mut self, text: &str, speech_confidence: f32, r: &Resolution, at_ms: u64) -> f32 {
+        let confidence = speech_confidence.clamp(0.0, 1.0) * r.confidence.clamp(0.0, 1.0);
+        let kind = serde_json::to_value(&r.outcome)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        self.entry(
+            at_ms,
+            LogWhat::Heard {
+                text: text.to_string(),
+                speech_confidence,
+                resolution: kind,
+                municipality: r.municipality.clone(),
+                resolution_confidence: r.confidence,
+                confidence,
+                top: r.matches.iter().take(3).map(|m| (m.name.clone(), m.score)).collect(),
+            },
+        );
+        confidence
+    }
+
+    fn menu_items(&self) -> Vec<MenuItem> {
+        self.candidates
+            .iter()
+            .filter_map(|c| c.digit.map(|digit| MenuItem { digit, name: c.municipality.everyday_name.clone() }))
+            .collect()
+    }
+
+    fn menu(&self) -> Prompt {
+        Prompt::Menu { items: self.menu_items() }
+    }
+
+    fn play(&mut self, prompts: Vec<Prompt>, input: Option<Input>, at_ms: u64, out: &mut Vec<Action>) {
+        let lang = self.config.lang;
+        let text = prompts.iter().map(|p| p.text(lang)).collect::<Vec<_>>().join(" ");
+        self.entry(at_ms, LogWhat::Prompt { ids: prompts.iter().map(Prompt::id).collect(), text: text.clone() });
+        out.push(Action::Play { prompts, text, input });
+    }
+
+    fn ask(&mut self, prompts: Vec<Prompt>, menu: bool, at_ms: u64, out: &mut Vec<Action>) {
+        let input = Input { speech: self.names_grammar(), no_input_ms: self.config.no_input_ms };
+        self.play(prompts, Some(input), at_ms, out);
+        self.state = State::Asking { menu };
+    }
+
+    fn names_grammar(&self) -> Option<Grammar> {
+        self.config.speech.then(|| Grammar::Names { candidates: self.candidates.iter().map(|c| c.municipality.id).collect() })
+    }
+
+    /// Speak the final message, then finish with `outcome` once it has played.
+    fn close(&mut self, prompt: Prompt, outcome: DialogueOutcome, at_ms: u64, out: &mut Vec<Action>) {
+        self.play(vec![prompt], None, at_ms, out);
+        self.state = State::Closing(outcome);
+    }
+
+    fn finish(&mut self, outcome: DialogueOutcome, at_ms: u64, out: &mut Vec<Action>) {
+        self.entry(at_ms, LogWhat::Outcome { outcome: outcome.clone() });
+        out.push(Action::Finish { outcome });
+        self.state = State::Done;
+    }
+
+    fn give_up(&mut self, at_ms: u64, out: &mut Vec<Action>) {
+        match self.config.operator.clone() {
+            Some(destination) => self.close(Prompt::Operator, DialogueOutcome::Operator { destination }, at_ms, out),
+            None => self.close(
+                Prompt::NoChoice,
+                DialogueOutcome::Announce { municipality: None, reason: AnnounceKind::NoChoice, forward_to: None },
+                at_ms,
+                out,
+            ),
+        }
+    }
+
+    /// Silence, garbage, a wrong key or "no": first → keypad menu; second → operator if the
+    /// group has one, else the menu again; at `max_misses` → operator or a closing message.
+    fn miss(&mut self, reason: &'static str, at_ms: u64, out: &mut Vec<Action>) {
+        self.misses = self.misses.saturating_add(1);
+        self.entry(at_ms, LogWhat::Miss { reason, misses: self.misses });
+        let operator_now = self.misses >= 2 && self.config.operator.is_some();
+        if operator_now || self.misses >= self.config.max_misses.max(1) || self.menu_items().is_empty() {
+            self.give_up(at_ms, out);
+            return;
+        }
+        let lead = match reason {
+            "invalid_key" => Some(Prompt::InvalidKey),
+            "silence" if self.state == (State::Asking { menu: false }) => None,
+            "no" => None,
+            _ => Some(Prompt::NotUnderstood),
+        };
+        let prompts = lead.into_iter().chain([self.menu()]).collect();
+        self.ask(prompts, true, at_ms, out);
+    }
+
+    fn on_resolution(&mut self, said: &str, r: Resolution, conf: f32, at_ms: u64, out: &mut Vec<Action>) {
+        let (put_through, confirm) = (self.config.put_through, self.config.confirm);
+        let meant = r.meant();
+        let said = r.matches.first().map(|m| m.phrase.clone()).unwrap_or_else(|| said.to_string());
+        match r.outcome {
+            Outcome::NoMatch => self.miss("no_match", at_ms, out),
+            _ if conf < confirm => self.miss("low_confidence", at_ms, out),
+            Outcome::Ambiguous { options } => {
+                let items = options
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| MenuItem { digit: (i + 1) as u8, name: self.plan.municipality(*m).everyday_name.clone() })
+                    .collect();
+                let input = Input { speech: self.config.speech.then(|| Grammar::Names { candidates: options.clone() }), no_input_ms: self.config.no_input_ms };
+                self.play(vec![Prompt::WhichOne { said, options: items }], Some(input), at_ms, out);
+                self.state = State::Choosing { options };
+            }
+            Outcome::Municipality { id } if conf >= put_through => self.choose(id, at_ms, out),
+            outcome @ (Outcome::OtherAreaCode { .. } | Outcome::NotConnected { .. }) if conf >= put_through => {
+                self.resolved(outcome, at_ms, out)
+            }
+            outcome => {
+                let Some(id) = meant else { return self.miss("no_match", at_ms, out) };
+                let target = match outcome {
+                    Outcome::Municipality { id } => Target::Municipality(id),
+                    o => Target::Resolved(o),
+                };
+                let name = self.plan.municipality(id).everyday_name.clone();
+                let input = Input { speech: self.config.speech.then_some(Grammar::YesNo), no_input_ms: self.config.no_input_ms };
+                self.play(vec![Prompt::Confirm { name: name.clone() }], Some(input), at_ms, out);
+                self.state = State::Confirming { target, name };
+            }
+        }
+    }
+
+    fn confirmed(&mut self, target: Target, via: &'static str, at_ms: u64, out: &mut Vec<Action>) {
+        self.entry(at_ms, LogWhat::Answer { yes: Some(true), via });
+        match target {
+            Target::Municipality(id) => self.choose(id, at_ms, out),
+            Target::Resolved(o) => self.resolved(o, at_ms, out),
+        }
+    }
+
+    /// A homonym was settled: a candidate is put through; any other is handled as name
+    /// resolution would (other area code / not connected).
+    fn chosen_anywhere(&mut self, id: MunicipalityId, at_ms: u64, out: &mut Vec<Action>) {
+        if self.candidates.iter().any(|c| c.municipality.id == id) {
+            return self.choose(id, at_ms, out);
+        }
+        let m = self.plan.municipality(id);
+        let outcome = if self.settings.get(id).status == veertien_core::ConnectionStatus::NotConnected {
+            Outcome::NotConnected { id, general_number: m.general_number.clone() }
+        } else {
+            let fourteen = m.area_codes.first().map(|a| self.plan.area_code_by_id(*a).fourteen.clone()).unwrap_or_default();
+            Outcome::OtherAreaCode { id, fourteen_number: fourteen }
+        };
+        self.resolved(outcome, at_ms, out);
+    }
+
+    fn resolved(&mut self, outcome: Outcome, at_ms: u64, out: &mut Vec<Action>) {
+        match outcome {
+            Outcome::OtherAreaCode { id, fourteen_number } => {
+                let m = self.plan.municipality(id);
+                let home = m.area_codes.first().copied();
+                if self.config.forward_other_area_code
+                    && let Some(area) = home
+                {
+                    return self.apply(id, area, at_ms, out);
+                }
+                let prompt = Prompt::OtherAreaCode { name: m.everyday_name.clone(), fourteen: fourteen_number.clone(), forwarding: false };
+                let outcome = DialogueOutcome::Announce {
+                    municipality: Some(MunicipalityRef::new(self.plan, id)),
+                    reason: AnnounceKind::OtherAreaCode { fourteen: fourteen_number },
+                    forward_to: None,
+                };
+                self.close(prompt, outcome, at_ms, out);
+            }
+            Outcome::NotConnected { id, .. } => {
+                let area = self.plan.municipality(id).area_codes.first().copied().unwrap_or(self.area);
+                self.apply(id, area, at_ms, out);
+            }
+            Outcome::Municipality { id } => self.choose(id, at_ms, out),
+            Outcome::Ambiguous { .. } | Outcome::NoMatch => self.miss("no_match", at_ms, out),
+        }
+    }
+
+    /// A candidate of this area code was chosen.
+    fn choose(&mut self, id: MunicipalityId, at_ms: u64, out: &mut Vec<Action>) {
+        self.apply(id, self.area, at_ms, out)
+    }
+
+    /// The core's decision for the chosen municipality, spoken and turned into the outcome.
+    fn apply(&mut self, id: MunicipalityId, area: AreaCodeId, at_ms: u64, out: &mut Vec<Action>) {
+        let decision = decide_for(id, area, self.plan, self.settings, self.now);
+        let name = self.plan.municipality(id).everyday_name.clone();
+        match decision {
+            Decision::Forward { ref municipality, .. } => {
+                let outcome = DialogueOutcome::Deliver { municipality: municipality.clone(), decision: decision.clone() };
+                self.close(Prompt::PuttingThrough { name }, outcome, at_ms, out);
+            }
+            Decision::Announce { municipality, reason, general_number, forward_to, message, opens_at, .. } => {
+                let (prompt, kind) = match reason {
+                    AnnounceReason::NotConnected => (
+                        Prompt::NotConnected { name, number: general_number.raw.clone(), forwarding: forward_to.is_some() },
+                        AnnounceKind::NotConnected,
+                    ),
+                    AnnounceReason::Closed => (Prompt::Closed { name, opens: opens_at.as_deref().and_then(opening) }, AnnounceKind::Closed),
+                    AnnounceReason::Calamity => (Prompt::Calamity { name, message }, AnnounceKind::Calamity),
+                };
+                let outcome = DialogueOutcome::Announce { municipality: Some(municipality), reason: kind, forward_to };
+                self.close(prompt, outcome, at_ms, out);
+            }
+            // Not reachable for a municipality of the plan; still end with words, not silence.
+            Decision::Ask { .. } | Decision::Reject { .. } => self.give_up(at_ms, out),
+        }
+    }
+}
+
+/// "2026-11-23T08:30:00+01:00" → (weekday Monday = 0, 8, 30).
+fn opening(rfc3339: &str) -> Option<(u8, i8, i8)> {
+    let z: jiff::Zoned = rfc3339.parse().ok().or_else(|| {
+        let ts: Timestamp = rfc3339.parse().ok()?;
+        Some(ts.in_tz("Europe/Amsterdam").ok()?)
+    })?;
+    Some((z.weekday().to_monday_zero_offset() as u8, z.hour(), z.minute()))
+}
+
+/// A yes/no answer in Dutch, English or Frisian; `None` when it is neither or both.
+fn yes_no(text: &str) -> Option<bool> {
+    const YES: &[&str] = &["ja", "jawel", "klopt", "jazeker", "yes", "yeah", "yep", "correct", "precies", "jo", "dat klopt"];
+    const NO: &[&str] = &["nee", "neen", "nope", "no", "niet", "fout", "nein"];
+    let words: Vec<String> = veertien_names::tokens(text);
+    let yes = words.iter().any(|w| YES.contains(&w.as_str()));
+    let no = words.iter().any(|w| NO.contains(&w.as_str()));
+    match (yes, no) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
