@@ -293,7 +293,8 @@ pub fn decide_for(id: MunicipalityId, area_code: AreaCodeId, plan: &Plan, settin
         let forward_to = s.forward_when_not_connected.then(|| {
             // The general number if it is dialable; else a configured real destination. Never the
             // 14+ number (it would come straight back) and never the trunk placeholder.
-            gn.e164.as_ref().map(|e| format!("tel:{e}")).or_else(|| match &s.destination {
+            // Nor a number the toll-fraud guard refuses (a premium general number such as 0900 1852).
+            gn.e164.as_ref().filter(|e| crate::tollguard::check_e164(e).is_ok()).map(|e| format!("tel:{e}")).or_else(|| match &s.destination {
                 Destination::Trunk => None,
                 d => Some(d.uri(&m.cbs, settings.trunk())),
             })

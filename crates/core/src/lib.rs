@@ -29,6 +29,7 @@ pub mod number;
 pub mod plan;
 pub mod settings;
 pub mod text;
+pub mod tollguard;
 
 pub use decide::{
     AnnounceReason, CallInfo, CallerAreaMatch, Candidate, Decision, GeneralNumberInfo, MunicipalityRef, RejectReason, RouteStep,
@@ -40,6 +41,7 @@ pub use plan::{
     AreaCode, AreaCodeId, DataIssue, FormerMunicipality, GeneralNumber, GeneralNumberKind, MergerEvent, MergerEventKind,
     Municipality, MunicipalityId, Place, Plan, PlanCounts, PlanError, PlanSources, PlanWarning, SuccessorEvidence,
 };
+pub use tollguard::{ForbiddenDestination, check_destination, check_e164};
 pub use settings::{
     Calamity, ConnectionStatus, DeliveryMode, Destination, Lang, MenuEntry, MunicipalitySettings, Overflow, Settings,
     SettingsError,

@@ -267,6 +267,9 @@ impl Settings {
         let m = plan.municipality(id);
         let (destination, mode) = match (&m.general_number.kind, &m.general_number.e164) {
             (GeneralNumberKind::Fourteen, _) | (_, None) => (Destination::Trunk, DeliveryMode::Bridge),
+            // A published number the toll-fraud guard refuses (Haarlemmermeer publishes 0900 1852)
+            // is never a default: such municipalities wait for configuration like 14+-numbered ones.
+            (_, Some(e164)) if crate::tollguard::check_e164(e164).is_err() => (Destination::Trunk, DeliveryMode::Bridge),
             (_, Some(e164)) => (Destination::Tel(e164.clone()), DeliveryMode::Redirect),
         };
         let mut languages = vec![Lang::Nl, Lang::En];
@@ -556,6 +559,17 @@ fn line_of(src: &str, offset: usize) -> usize {
     src.as_bytes()[..offset.min(src.len())].iter().filter(|b| **b == b'\n').count() + 1
 }
 
+/// Parses a destination from a settings file and applies the toll-fraud guard to telephone
+/// numbers. SIP URIs in a file are the operator's own configuration and are not restricted to
+/// trunk hosts here; the portal checks those against the configured trunks.
+fn guarded_destination(s: &str) -> Result<Destination, String> {
+    let d = Destination::parse(s)?;
+    if let Destination::Tel(e164) = &d {
+        crate::tollguard::check_e164(e164).map_err(|e| format!("{e} / {}", e.english()))?;
+    }
+    Ok(d)
+}
+
 fn parse_toml(src: &str, plan: &Plan) -> Result<Settings, SettingsError> {
     let raw: RawFile = toml::from_str(src).map_err(|e| {
         let line = e.span().map(|s| line_of(src, s.start));
@@ -600,7 +614,7 @@ fn parse_toml(src: &str, plan: &Plan) -> Result<Settings, SettingsError> {
         }
         let mut dest_set = false;
         if let Some(d) = r.destination {
-            ms.destination = Destination::parse(d.get_ref()).map_err(|e| err(d.span(), format!("{base}.destination"), e))?;
+            ms.destination = guarded_destination(d.get_ref()).map_err(|e| err(d.span(), format!("{base}.destination"), e))?;
             dest_set = true;
         }
         match r.mode {
@@ -643,7 +657,7 @@ fn parse_toml(src: &str, plan: &Plan) -> Result<Settings, SettingsError> {
         }
         if let Some(o) = r.overflow {
             let o = o.into_inner();
-            let destination = Destination::parse(o.destination.get_ref())
+            let destination = guarded_destination(o.destination.get_ref())
                 .map_err(|e| err(o.destination.span(), format!("{base}.overflow.destination"), e))?;
             let secs = match o.no_answer_secs {
                 Some(s) => {
@@ -661,7 +675,7 @@ fn parse_toml(src: &str, plan: &Plan) -> Result<Settings, SettingsError> {
             let cspan = c.span();
             let c = c.into_inner();
             let destination = match c.destination {
-                Some(d) => Some(Destination::parse(d.get_ref()).map_err(|e| err(d.span(), format!("{base}.calamity.destination"), e))?),
+                Some(d) => Some(guarded_destination(d.get_ref()).map_err(|e| err(d.span(), format!("{base}.calamity.destination"), e))?),
                 None => None,
             };
             if c.active && destination.is_none() && c.message.trim().is_empty() {

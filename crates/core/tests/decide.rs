@@ -119,7 +119,16 @@ fn municipalities_publishing_a_14_number_are_routed() {
         assert!(s.unconfigured().any(|u| u == m));
     }
     assert_eq!(n, 131);
-    assert_eq!(s.unconfigured().count(), 131);
+    // Plus the municipalities whose published number the toll-fraud guard refuses (premium 0900):
+    // they wait for configuration too.
+    let refused: Vec<_> = plan()
+        .municipalities()
+        .iter()
+        .filter(|m| m.general_number.e164.as_deref().is_some_and(|e| veertien_core::check_e164(e).is_err()))
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(refused, ["Haarlemmermeer"]);
+    assert_eq!(s.unconfigured().count(), 131 + refused.len());
 }
 
 #[test]
@@ -189,10 +198,14 @@ fn haarlemmermeer_on_four_codes_and_not_connected() {
     ms.forward_when_not_connected = true;
     let s = defaults.with(hm, ms);
     let d = decide_for(hm, plan().area_code_id("023").unwrap(), plan(), &s, now());
-    assert!(matches!(&d, Decision::Announce { forward_to: Some(f), .. } if f == "tel:+319001852"), "{d:?}");
-    // Connected by default: reachable, with its 0900 number as a redirect destination.
+    // Its general number 0900 1852 is premium rate: the toll-fraud guard never forwards there.
+    assert!(matches!(&d, Decision::Announce { forward_to: None, .. }), "{d:?}");
+    // Connected by default, but the premium general number is never a default destination: the
+    // trunk placeholder (to be configured, listed by `veertien plan check`).
+    assert_eq!(defaults.get(hm).destination, veertien_core::Destination::Trunk);
+    assert!(defaults.unconfigured().any(|m| m == hm));
     let d = decide_for(hm, plan().area_code_id("020").unwrap(), plan(), &defaults, now());
-    assert!(matches!(&d, Decision::Forward { destination, mode: DeliveryMode::Redirect, .. } if destination == "tel:+319001852"), "{d:?}");
+    assert!(matches!(&d, Decision::Forward { destination, mode: DeliveryMode::Bridge, .. } if destination == "sip:GM0394@kcc.invalid"), "{d:?}");
 }
 
 #[test]

@@ -14,6 +14,10 @@ fn defaults_route_everyone_and_round_trip_through_toml() {
         assert_eq!(s.status, ConnectionStatus::Active);
         match m.general_number.kind {
             GeneralNumberKind::Fourteen => assert_eq!(s.destination, Destination::Trunk),
+            // A premium general number (Haarlemmermeer's 0900 1852) is never a default destination.
+            _ if veertien_core::check_e164(m.general_number.e164.as_deref().unwrap()).is_err() => {
+                assert_eq!(s.destination, Destination::Trunk, "{}", m.name)
+            }
             _ => assert_eq!(s.destination, Destination::Tel(m.general_number.e164.clone().unwrap())),
         }
     }
@@ -21,6 +25,11 @@ fn defaults_route_everyone_and_round_trip_through_toml() {
     let back = Settings::from_toml_str(&text, plan()).unwrap();
     assert_eq!(back, d);
     assert_eq!(back.to_toml_string(), text);
+    // A settings file cannot send calls to a premium number either.
+    let e = Settings::from_toml_str("[municipality.GM0394]\ndestination = \"0900 1852\"\n", plan()).unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("0900") || e.message.contains("+319001852"), "{e}");
+    assert!(Settings::from_toml_str("[municipality.GM0394]\noverflow = { destination = \"+44 20 1234 5678\" }\n", plan()).is_err());
     // Frisian offered in Fryslân.
     let sw = plan().by_name("Súdwest-Fryslân").unwrap();
     assert!(d.get(sw).languages.contains(&Lang::Fy));
