@@ -9,6 +9,7 @@
 //! [`prompts`] holds the prompt texts (Dutch, English, Frisian) as data, assembled from pieces
 //! (phrase + name + phrase) so audio for fixed phrases and for names can be generated once.
 
+pub mod audio;
 pub mod dialogue;
 pub mod prompts;
 pub mod spoken;
