@@ -52,8 +52,17 @@ fn item(lang: Lang, kind: PieceKind, text: String) -> AudioItem {
         PieceKind::Number => "number",
         PieceKind::Free => "free",
     };
-    let file = format!("{}/{k}/{:016x}.wav", lang.as_str(), fnv1a(&format!("{}|{}", voice(lang), text)));
-    AudioItem { lang, kind, text, file }
+    let file = format!(
+        "{}/{k}/{:016x}.wav",
+        lang.as_str(),
+        fnv1a(&format!("{}|{}", voice(lang), text))
+    );
+    AudioItem {
+        lang,
+        kind,
+        text,
+        file,
+    }
 }
 
 /// Every piece the prompts of `langs` can need: all fixed phrases, every municipality's
@@ -61,15 +70,31 @@ fn item(lang: Lang, kind: PieceKind, text: String) -> AudioItem {
 pub fn audio_plan(plan: &Plan, langs: &[Lang]) -> Vec<AudioItem> {
     let mut out = Vec::new();
     for &lang in langs {
-        out.extend(Prompt::all_phrases(lang).into_iter().map(|t| item(lang, PieceKind::Phrase, t)));
-        let mut names: Vec<&str> = plan.municipalities().iter().map(|m| m.everyday_name.as_str()).collect();
+        out.extend(
+            Prompt::all_phrases(lang)
+                .into_iter()
+                .map(|t| item(lang, PieceKind::Phrase, t)),
+        );
+        let mut names: Vec<&str> = plan
+            .municipalities()
+            .iter()
+            .map(|m| m.everyday_name.as_str())
+            .collect();
         names.sort_unstable();
         names.dedup();
-        out.extend(names.into_iter().map(|n| item(lang, PieceKind::Name, n.to_string())));
+        out.extend(
+            names
+                .into_iter()
+                .map(|n| item(lang, PieceKind::Name, n.to_string())),
+        );
         out.extend((0..100).map(|n| item(lang, PieceKind::Number, spoken::number(n, lang))));
         for d in 0..7 {
             if let Ok(wd) = jiff::civil::Weekday::from_monday_zero_offset(d) {
-                out.push(item(lang, PieceKind::Number, spoken::weekday(wd, lang).to_string()));
+                out.push(item(
+                    lang,
+                    PieceKind::Number,
+                    spoken::weekday(wd, lang).to_string(),
+                ));
             }
         }
     }
@@ -85,21 +110,37 @@ pub struct BuildReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{tool} is needed to generate prompt audio ({source}); install it with `apt-get install {tool}`")]
-    MissingTool { tool: &'static str, source: io::Error },
+    #[error(
+        "{tool} is needed to generate prompt audio ({source}); install it with `apt-get install {tool}`"
+    )]
+    MissingTool {
+        tool: &'static str,
+        source: io::Error,
+    },
     #[error("{tool} failed on {text:?}: {stderr}")]
-    ToolFailed { tool: &'static str, text: String, stderr: String },
+    ToolFailed {
+        tool: &'static str,
+        text: String,
+        stderr: String,
+    },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io { path: path.to_path_buf(), source }
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Produce every item's audio under `out`, skipping files already there (the cache), and
 /// copying a recording from `recorded` (same relative path) when one exists.
-pub fn build(items: &[AudioItem], out: &Path, recorded: Option<&Path>) -> Result<BuildReport, BuildError> {
+pub fn build(
+    items: &[AudioItem],
+    out: &Path,
+    recorded: Option<&Path>,
+) -> Result<BuildReport, BuildError> {
     let mut report = BuildReport::default();
     for it in items {
         let dest = out.join(&it.file);
@@ -118,17 +159,26 @@ pub fn build(items: &[AudioItem], out: &Path, recorded: Option<&Path>) -> Result
         synthesise(&it.text, it.lang, &dest)?;
         report.generated += 1;
     }
-    let index = serde_json::to_string_pretty(items).map_err(|e| BuildError::Io { path: out.join("index.json"), source: e.into() })?;
+    let index = serde_json::to_string_pretty(items).map_err(|e| BuildError::Io {
+        path: out.join("index.json"),
+        source: e.into(),
+    })?;
     std::fs::write(out.join("index.json"), index).map_err(io_err(&out.join("index.json")))?;
     Ok(report)
 }
 
 fn run(tool: &'static str, cmd: &mut Command, text: &str) -> Result<(), BuildError> {
-    let o = cmd.output().map_err(|source| BuildError::MissingTool { tool, source })?;
+    let o = cmd
+        .output()
+        .map_err(|source| BuildError::MissingTool { tool, source })?;
     if o.status.success() {
         Ok(())
     } else {
-        Err(BuildError::ToolFailed { tool, text: text.to_string(), stderr: String::from_utf8_lossy(&o.stderr).trim().to_string() })
+        Err(BuildError::ToolFailed {
+            tool,
+            text: text.to_string(),
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -137,10 +187,21 @@ fn run(tool: &'static str, cmd: &mut Command, text: &str) -> Result<(), BuildErr
 pub fn synthesise(text: &str, lang: Lang, dest: &Path) -> Result<(), BuildError> {
     let raw = dest.with_extension("espeak.wav");
     let tmp = dest.with_extension("tmp.wav");
-    run("espeak-ng", Command::new("espeak-ng").args(["-v", voice(lang), "-s", "150", "-w"]).arg(&raw).arg("--").arg(text), text)?;
+    run(
+        "espeak-ng",
+        Command::new("espeak-ng")
+            .args(["-v", voice(lang), "-s", "150", "-w"])
+            .arg(&raw)
+            .arg("--")
+            .arg(text),
+        text,
+    )?;
     run(
         "sox",
-        Command::new("sox").arg(&raw).args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(&tmp),
+        Command::new("sox")
+            .arg(&raw)
+            .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+            .arg(&tmp),
         text,
     )?;
     let _ = std::fs::remove_file(&raw);

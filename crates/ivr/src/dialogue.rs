@@ -3,7 +3,8 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use veertien_core::{
-    AnnounceReason, AreaCodeId, Candidate, Decision, Lang, MunicipalityId, MunicipalityRef, Plan, Settings, decide_for,
+    AnnounceReason, AreaCodeId, Candidate, Decision, Lang, MunicipalityId, MunicipalityRef, Plan,
+    Settings, decide_for,
 };
 use veertien_names::{Outcome, Resolution, resolve};
 
@@ -57,11 +58,16 @@ pub enum Event {
     Start,
     PromptFinished,
     /// A key ('0'–'9', '*', '#'), from RFC 4733, SIP INFO or in-band.
-    Dtmf { key: char },
+    Dtmf {
+        key: char,
+    },
     /// Voice activity began (barge-in).
     SpeechStarted,
     /// The recogniser's best phrase for an utterance, with its calibrated probability.
-    Heard { text: String, confidence: f32 },
+    Heard {
+        text: String,
+        confidence: f32,
+    },
     /// An utterance ended but nothing was recognised (garbage, or no recogniser).
     NotUnderstood,
     /// No input within the no-input time after a prompt (or the prompt never ended).
@@ -94,7 +100,11 @@ pub struct Input {
 pub enum Action {
     /// Play these prompts in order. With `input`, the caller may barge in (key or speech) and
     /// the driver listens afterwards; without, play to the end and report `PromptFinished`.
-    Play { prompts: Vec<Prompt>, text: String, input: Option<Input> },
+    Play {
+        prompts: Vec<Prompt>,
+        text: String,
+        input: Option<Input>,
+    },
     /// Barge-in: stop the prompt that is playing.
     StopPrompt,
     /// The dialogue is over.
@@ -108,7 +118,9 @@ pub enum AnnounceKind {
     Closed,
     Calamity,
     /// The municipality has its own 14+ number.
-    OtherAreaCode { fourteen: String },
+    OtherAreaCode {
+        fourteen: String,
+    },
     /// No municipality could be chosen.
     NoChoice,
 }
@@ -117,11 +129,20 @@ pub enum AnnounceKind {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum DialogueOutcome {
     /// Put the call through per `decision` (a `Decision::Forward`: destination, mode, route).
-    Deliver { municipality: MunicipalityRef, decision: Decision },
+    Deliver {
+        municipality: MunicipalityRef,
+        decision: Box<Decision>,
+    },
     /// The message was spoken; hang up, or forward to `forward_to` when set.
-    Announce { municipality: Option<MunicipalityRef>, reason: AnnounceKind, forward_to: Option<String> },
+    Announce {
+        municipality: Option<MunicipalityRef>,
+        reason: AnnounceKind,
+        forward_to: Option<String>,
+    },
     /// Put the call through to the group's human operator.
-    Operator { destination: String },
+    Operator {
+        destination: String,
+    },
     CallerHungUp,
 }
 
@@ -153,9 +174,17 @@ pub struct LogEntry {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "what", rename_all = "snake_case")]
 pub enum LogWhat {
-    Prompt { ids: Vec<&'static str>, text: String },
-    BargeIn { by: &'static str },
-    Digit { key: char, municipality: Option<String> },
+    Prompt {
+        ids: Vec<&'static str>,
+        text: String,
+    },
+    BargeIn {
+        by: &'static str,
+    },
+    Digit {
+        key: char,
+        municipality: Option<String>,
+    },
     Heard {
         text: String,
         speech_confidence: f32,
@@ -166,9 +195,17 @@ pub enum LogWhat {
         confidence: f32,
         top: Vec<(String, f32)>,
     },
-    Answer { yes: Option<bool>, via: &'static str },
-    Miss { reason: &'static str, misses: u8 },
-    Outcome { outcome: DialogueOutcome },
+    Answer {
+        yes: Option<bool>,
+        via: &'static str,
+    },
+    Miss {
+        reason: &'static str,
+        misses: u8,
+    },
+    Outcome {
+        outcome: DialogueOutcome,
+    },
 }
 
 /// What a confirmed choice leads to.
@@ -184,10 +221,17 @@ enum Target {
 enum State {
     NotStarted,
     /// Asked for a name (or the menu, without speech); `menu` when the keypad menu was played.
-    Asking { menu: bool },
-    Confirming { target: Target, name: String },
+    Asking {
+        menu: bool,
+    },
+    Confirming {
+        target: Target,
+        name: String,
+    },
     /// Which of these homonyms; `said` is the place name.
-    Choosing { options: Vec<MunicipalityId> },
+    Choosing {
+        options: Vec<MunicipalityId>,
+    },
     /// The final message plays; then finish.
     Closing(DialogueOutcome),
     Done,
@@ -210,8 +254,20 @@ pub struct Dialogue<'a> {
 impl<'a> Dialogue<'a> {
     /// A dialogue for `decision`, which must be a `Decision::Ask`; `None` otherwise.
     /// `now` is the call's time, for opening hours.
-    pub fn new(decision: &Decision, plan: &'a Plan, settings: &'a Settings, config: DialogueConfig, now: Timestamp) -> Option<Self> {
-        let Decision::Ask { area_code, candidates, caller_area_match, .. } = decision else {
+    pub fn new(
+        decision: &Decision,
+        plan: &'a Plan,
+        settings: &'a Settings,
+        config: DialogueConfig,
+        now: Timestamp,
+    ) -> Option<Self> {
+        let Decision::Ask {
+            area_code,
+            candidates,
+            caller_area_match,
+            ..
+        } = decision
+        else {
             return None;
         };
         let area = plan.area_code_id(area_code)?;
@@ -222,7 +278,18 @@ impl<'a> Dialogue<'a> {
             caller_in_area: caller_area_match.is_some(),
             entries: Vec::new(),
         };
-        Some(Dialogue { plan, settings, area, candidates: candidates.clone(), config, now, state: State::NotStarted, misses: 0, events: 0, log })
+        Some(Dialogue {
+            plan,
+            settings,
+            area,
+            candidates: candidates.clone(),
+            config,
+            now,
+            state: State::NotStarted,
+            misses: 0,
+            events: 0,
+            log,
+        })
     }
 
     pub fn log(&self) -> &DialogueLog {
@@ -240,7 +307,10 @@ impl<'a> Dialogue<'a> {
             return out;
         }
         self.events += 1;
-        if self.events > self.config.max_events && event != Event::HangUp && !matches!(self.state, State::Closing(_)) {
+        if self.events > self.config.max_events
+            && event != Event::HangUp
+            && !matches!(self.state, State::Closing(_))
+        {
             // Whatever keeps arriving, the caller is not kept here.
             self.give_up(at_ms, &mut out);
             return out;
@@ -259,7 +329,9 @@ impl<'a> Dialogue<'a> {
                 }
             }
             (State::NotStarted, _) => self.state = State::NotStarted,
-            (State::Closing(outcome), Event::PromptFinished | Event::Timeout) => self.finish(outcome, at_ms, &mut out),
+            (State::Closing(outcome), Event::PromptFinished | Event::Timeout) => {
+                self.finish(outcome, at_ms, &mut out)
+            }
             (s @ State::Closing(_), _) => self.state = s,
             (s, Event::SpeechStarted) => {
                 self.state = s;
@@ -282,55 +354,112 @@ impl<'a> Dialogue<'a> {
                 self.entry(at_ms, LogWhat::BargeIn { by: "key" });
                 out.push(Action::StopPrompt);
                 self.state = State::Asking { menu };
-                match key.to_digit(10).and_then(|d| self.settings.digit_choice(self.area, d as u8)) {
+                match key
+                    .to_digit(10)
+                    .and_then(|d| self.settings.digit_choice(self.area, d as u8))
+                {
                     Some(m) => {
-                        self.entry(at_ms, LogWhat::Digit { key, municipality: Some(self.plan.municipality(m).name.clone()) });
+                        self.entry(
+                            at_ms,
+                            LogWhat::Digit {
+                                key,
+                                municipality: Some(self.plan.municipality(m).name.clone()),
+                            },
+                        );
                         self.choose(m, at_ms, &mut out);
                     }
                     None => {
-                        self.entry(at_ms, LogWhat::Digit { key, municipality: None });
+                        self.entry(
+                            at_ms,
+                            LogWhat::Digit {
+                                key,
+                                municipality: None,
+                            },
+                        );
                         self.miss("invalid_key", at_ms, &mut out);
                     }
                 }
             }
             (State::Asking { menu }, Event::Heard { text, confidence }) => {
                 self.state = State::Asking { menu };
-                let ids: Vec<MunicipalityId> = self.candidates.iter().map(|c| c.municipality.id).collect();
+                let ids: Vec<MunicipalityId> =
+                    self.candidates.iter().map(|c| c.municipality.id).collect();
                 let r = resolve(&text, &ids, self.plan, self.settings);
                 let conf = self.log_heard(&text, confidence, &r, at_ms);
                 self.on_resolution(&text, r, conf, at_ms, &mut out);
             }
             (State::Confirming { target, name }, Event::Dtmf { key }) => {
                 out.push(Action::StopPrompt);
-                self.entry(at_ms, LogWhat::Digit { key, municipality: None });
-                self.state = State::Confirming { target: target.clone(), name };
+                self.entry(
+                    at_ms,
+                    LogWhat::Digit {
+                        key,
+                        municipality: None,
+                    },
+                );
+                self.state = State::Confirming {
+                    target: target.clone(),
+                    name,
+                };
                 match key {
                     '1' => self.confirmed(target, "key", at_ms, &mut out),
                     '2' => {
-                        self.entry(at_ms, LogWhat::Answer { yes: Some(false), via: "key" });
+                        self.entry(
+                            at_ms,
+                            LogWhat::Answer {
+                                yes: Some(false),
+                                via: "key",
+                            },
+                        );
                         self.miss("no", at_ms, &mut out);
                     }
                     _ => self.miss("invalid_key", at_ms, &mut out),
                 }
             }
             (State::Confirming { target, name }, Event::Heard { text, confidence }) => {
-                self.state = State::Confirming { target: target.clone(), name };
+                self.state = State::Confirming {
+                    target: target.clone(),
+                    name,
+                };
                 match yes_no(&text) {
-                    Some(true) if confidence >= self.config.confirm => self.confirmed(target, "voice", at_ms, &mut out),
+                    Some(true) if confidence >= self.config.confirm => {
+                        self.confirmed(target, "voice", at_ms, &mut out)
+                    }
                     Some(false) if confidence >= self.config.confirm => {
-                        self.entry(at_ms, LogWhat::Answer { yes: Some(false), via: "voice" });
+                        self.entry(
+                            at_ms,
+                            LogWhat::Answer {
+                                yes: Some(false),
+                                via: "voice",
+                            },
+                        );
                         self.miss("no", at_ms, &mut out);
                     }
                     _ => {
-                        self.entry(at_ms, LogWhat::Answer { yes: None, via: "voice" });
+                        self.entry(
+                            at_ms,
+                            LogWhat::Answer {
+                                yes: None,
+                                via: "voice",
+                            },
+                        );
                         self.miss("not_understood", at_ms, &mut out);
                     }
                 }
             }
             (State::Choosing { options }, Event::Dtmf { key }) => {
                 out.push(Action::StopPrompt);
-                let pick = key.to_digit(10).and_then(|d| d.checked_sub(1)).and_then(|i| options.get(i as usize).copied());
-                self.entry(at_ms, LogWhat::Digit { key, municipality: pick.map(|m| self.plan.municipality(m).name.clone()) });
+                let pick = key
+                    .to_digit(10)
+                    .and_then(|d| d.checked_sub(1))
+                    .and_then(|i| options.get(i as usize).copied());
+                self.entry(
+                    at_ms,
+                    LogWhat::Digit {
+                        key,
+                        municipality: pick.map(|m| self.plan.municipality(m).name.clone()),
+                    },
+                );
                 self.state = State::Choosing { options };
                 match pick {
                     Some(m) => self.chosen_anywhere(m, at_ms, &mut out),
@@ -340,9 +469,13 @@ impl<'a> Dialogue<'a> {
             (State::Choosing { options }, Event::Heard { text, confidence }) => {
                 let r = resolve(&text, &options, self.plan, self.settings);
                 let conf = self.log_heard(&text, confidence, &r, at_ms);
-                self.state = State::Choosing { options: options.clone() };
+                self.state = State::Choosing {
+                    options: options.clone(),
+                };
                 match r.meant().filter(|m| options.contains(m)) {
-                    Some(m) if conf >= self.config.confirm => self.chosen_anywhere(m, at_ms, &mut out),
+                    Some(m) if conf >= self.config.confirm => {
+                        self.chosen_anywhere(m, at_ms, &mut out)
+                    }
                     _ => self.miss("not_understood", at_ms, &mut out),
                 }
             }
@@ -370,7 +503,12 @@ impl<'a> Dialogue<'a> {
                 municipality: r.municipality.clone(),
                 resolution_confidence: r.confidence,
                 confidence,
-                top: r.matches.iter().take(3).map(|m| (m.name.clone(), m.score)).collect(),
+                top: r
+                    .matches
+                    .iter()
+                    .take(3)
+                    .map(|m| (m.name.clone(), m.score))
+                    .collect(),
             },
         );
         confidence
@@ -379,49 +517,101 @@ impl<'a> Dialogue<'a> {
     fn menu_items(&self) -> Vec<MenuItem> {
         self.candidates
             .iter()
-            .filter_map(|c| c.digit.map(|digit| MenuItem { digit, name: c.municipality.everyday_name.clone() }))
+            .filter_map(|c| {
+                c.digit.map(|digit| MenuItem {
+                    digit,
+                    name: c.municipality.everyday_name.clone(),
+                })
+            })
             .collect()
     }
 
     fn menu(&self) -> Prompt {
-        Prompt::Menu { items: self.menu_items() }
+        Prompt::Menu {
+            items: self.menu_items(),
+        }
     }
 
-    fn play(&mut self, prompts: Vec<Prompt>, input: Option<Input>, at_ms: u64, out: &mut Vec<Action>) {
+    fn play(
+        &mut self,
+        prompts: Vec<Prompt>,
+        input: Option<Input>,
+        at_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
         let lang = self.config.lang;
-        let text = prompts.iter().map(|p| p.text(lang)).collect::<Vec<_>>().join(" ");
-        self.entry(at_ms, LogWhat::Prompt { ids: prompts.iter().map(Prompt::id).collect(), text: text.clone() });
-        out.push(Action::Play { prompts, text, input });
+        let text = prompts
+            .iter()
+            .map(|p| p.text(lang))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.entry(
+            at_ms,
+            LogWhat::Prompt {
+                ids: prompts.iter().map(Prompt::id).collect(),
+                text: text.clone(),
+            },
+        );
+        out.push(Action::Play {
+            prompts,
+            text,
+            input,
+        });
     }
 
     fn ask(&mut self, prompts: Vec<Prompt>, menu: bool, at_ms: u64, out: &mut Vec<Action>) {
-        let input = Input { speech: self.names_grammar(), no_input_ms: self.config.no_input_ms };
+        let input = Input {
+            speech: self.names_grammar(),
+            no_input_ms: self.config.no_input_ms,
+        };
         self.play(prompts, Some(input), at_ms, out);
         self.state = State::Asking { menu };
     }
 
     fn names_grammar(&self) -> Option<Grammar> {
-        self.config.speech.then(|| Grammar::Names { candidates: self.candidates.iter().map(|c| c.municipality.id).collect() })
+        self.config.speech.then(|| Grammar::Names {
+            candidates: self.candidates.iter().map(|c| c.municipality.id).collect(),
+        })
     }
 
     /// Speak the final message, then finish with `outcome` once it has played.
-    fn close(&mut self, prompt: Prompt, outcome: DialogueOutcome, at_ms: u64, out: &mut Vec<Action>) {
+    fn close(
+        &mut self,
+        prompt: Prompt,
+        outcome: DialogueOutcome,
+        at_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
         self.play(vec![prompt], None, at_ms, out);
         self.state = State::Closing(outcome);
     }
 
     fn finish(&mut self, outcome: DialogueOutcome, at_ms: u64, out: &mut Vec<Action>) {
-        self.entry(at_ms, LogWhat::Outcome { outcome: outcome.clone() });
+        self.entry(
+            at_ms,
+            LogWhat::Outcome {
+                outcome: outcome.clone(),
+            },
+        );
         out.push(Action::Finish { outcome });
         self.state = State::Done;
     }
 
     fn give_up(&mut self, at_ms: u64, out: &mut Vec<Action>) {
         match self.config.operator.clone() {
-            Some(destination) => self.close(Prompt::Operator, DialogueOutcome::Operator { destination }, at_ms, out),
+            Some(destination) => self.close(
+                Prompt::Operator,
+                DialogueOutcome::Operator { destination },
+                at_ms,
+                out,
+            ),
             None => self.close(
                 Prompt::NoChoice,
-                DialogueOutcome::Announce { municipality: None, reason: AnnounceKind::NoChoice, forward_to: None },
+                DialogueOutcome::Announce {
+                    municipality: None,
+                    reason: AnnounceKind::NoChoice,
+                    forward_to: None,
+                },
                 at_ms,
                 out,
             ),
@@ -432,9 +622,18 @@ impl<'a> Dialogue<'a> {
     /// group has one, else the menu again; at `max_misses` → operator or a closing message.
     fn miss(&mut self, reason: &'static str, at_ms: u64, out: &mut Vec<Action>) {
         self.misses = self.misses.saturating_add(1);
-        self.entry(at_ms, LogWhat::Miss { reason, misses: self.misses });
+        self.entry(
+            at_ms,
+            LogWhat::Miss {
+                reason,
+                misses: self.misses,
+            },
+        );
         let operator_now = self.misses >= 2 && self.config.operator.is_some();
-        if operator_now || self.misses >= self.config.max_misses.max(1) || self.menu_items().is_empty() {
+        if operator_now
+            || self.misses >= self.config.max_misses.max(1)
+            || self.menu_items().is_empty()
+        {
             self.give_up(at_ms, out);
             return;
         }
@@ -448,10 +647,21 @@ impl<'a> Dialogue<'a> {
         self.ask(prompts, true, at_ms, out);
     }
 
-    fn on_resolution(&mut self, said: &str, r: Resolution, conf: f32, at_ms: u64, out: &mut Vec<Action>) {
+    fn on_resolution(
+        &mut self,
+        said: &str,
+        r: Resolution,
+        conf: f32,
+        at_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
         let (put_through, confirm) = (self.config.put_through, self.config.confirm);
         let meant = r.meant();
-        let said = r.matches.first().map(|m| m.phrase.clone()).unwrap_or_else(|| said.to_string());
+        let said = r
+            .matches
+            .first()
+            .map(|m| m.phrase.clone())
+            .unwrap_or_else(|| said.to_string());
         match r.outcome {
             Outcome::NoMatch => self.miss("no_match", at_ms, out),
             _ if conf < confirm => self.miss("low_confidence", at_ms, out),
@@ -459,32 +669,66 @@ impl<'a> Dialogue<'a> {
                 let items = options
                     .iter()
                     .enumerate()
-                    .map(|(i, m)| MenuItem { digit: (i + 1) as u8, name: self.plan.municipality(*m).everyday_name.clone() })
+                    .map(|(i, m)| MenuItem {
+                        digit: (i + 1) as u8,
+                        name: self.plan.municipality(*m).everyday_name.clone(),
+                    })
                     .collect();
-                let input = Input { speech: self.config.speech.then(|| Grammar::Names { candidates: options.clone() }), no_input_ms: self.config.no_input_ms };
-                self.play(vec![Prompt::WhichOne { said, options: items }], Some(input), at_ms, out);
+                let input = Input {
+                    speech: self.config.speech.then(|| Grammar::Names {
+                        candidates: options.clone(),
+                    }),
+                    no_input_ms: self.config.no_input_ms,
+                };
+                self.play(
+                    vec![Prompt::WhichOne {
+                        said,
+                        options: items,
+                    }],
+                    Some(input),
+                    at_ms,
+                    out,
+                );
                 self.state = State::Choosing { options };
             }
             Outcome::Municipality { id } if conf >= put_through => self.choose(id, at_ms, out),
-            outcome @ (Outcome::OtherAreaCode { .. } | Outcome::NotConnected { .. }) if conf >= put_through => {
+            outcome @ (Outcome::OtherAreaCode { .. } | Outcome::NotConnected { .. })
+                if conf >= put_through =>
+            {
                 self.resolved(outcome, at_ms, out)
             }
             outcome => {
-                let Some(id) = meant else { return self.miss("no_match", at_ms, out) };
+                let Some(id) = meant else {
+                    return self.miss("no_match", at_ms, out);
+                };
                 let target = match outcome {
                     Outcome::Municipality { id } => Target::Municipality(id),
                     o => Target::Resolved(o),
                 };
                 let name = self.plan.municipality(id).everyday_name.clone();
-                let input = Input { speech: self.config.speech.then_some(Grammar::YesNo), no_input_ms: self.config.no_input_ms };
-                self.play(vec![Prompt::Confirm { name: name.clone() }], Some(input), at_ms, out);
+                let input = Input {
+                    speech: self.config.speech.then_some(Grammar::YesNo),
+                    no_input_ms: self.config.no_input_ms,
+                };
+                self.play(
+                    vec![Prompt::Confirm { name: name.clone() }],
+                    Some(input),
+                    at_ms,
+                    out,
+                );
                 self.state = State::Confirming { target, name };
             }
         }
     }
 
     fn confirmed(&mut self, target: Target, via: &'static str, at_ms: u64, out: &mut Vec<Action>) {
-        self.entry(at_ms, LogWhat::Answer { yes: Some(true), via });
+        self.entry(
+            at_ms,
+            LogWhat::Answer {
+                yes: Some(true),
+                via,
+            },
+        );
         match target {
             Target::Municipality(id) => self.choose(id, at_ms, out),
             Target::Resolved(o) => self.resolved(o, at_ms, out),
@@ -498,18 +742,32 @@ impl<'a> Dialogue<'a> {
             return self.choose(id, at_ms, out);
         }
         let m = self.plan.municipality(id);
-        let outcome = if self.settings.get(id).status == veertien_core::ConnectionStatus::NotConnected {
-            Outcome::NotConnected { id, general_number: m.general_number.clone() }
-        } else {
-            let fourteen = m.area_codes.first().map(|a| self.plan.area_code_by_id(*a).fourteen.clone()).unwrap_or_default();
-            Outcome::OtherAreaCode { id, fourteen_number: fourteen }
-        };
+        let outcome =
+            if self.settings.get(id).status == veertien_core::ConnectionStatus::NotConnected {
+                Outcome::NotConnected {
+                    id,
+                    general_number: m.general_number.clone(),
+                }
+            } else {
+                let fourteen = m
+                    .area_codes
+                    .first()
+                    .map(|a| self.plan.area_code_by_id(*a).fourteen.clone())
+                    .unwrap_or_default();
+                Outcome::OtherAreaCode {
+                    id,
+                    fourteen_number: fourteen,
+                }
+            };
         self.resolved(outcome, at_ms, out);
     }
 
     fn resolved(&mut self, outcome: Outcome, at_ms: u64, out: &mut Vec<Action>) {
         match outcome {
-            Outcome::OtherAreaCode { id, fourteen_number } => {
+            Outcome::OtherAreaCode {
+                id,
+                fourteen_number,
+            } => {
                 let m = self.plan.municipality(id);
                 let home = m.area_codes.first().copied();
                 if self.config.forward_other_area_code
@@ -517,16 +775,28 @@ impl<'a> Dialogue<'a> {
                 {
                     return self.apply(id, area, at_ms, out);
                 }
-                let prompt = Prompt::OtherAreaCode { name: m.everyday_name.clone(), fourteen: fourteen_number.clone(), forwarding: false };
+                let prompt = Prompt::OtherAreaCode {
+                    name: m.everyday_name.clone(),
+                    fourteen: fourteen_number.clone(),
+                    forwarding: false,
+                };
                 let outcome = DialogueOutcome::Announce {
                     municipality: Some(MunicipalityRef::new(self.plan, id)),
-                    reason: AnnounceKind::OtherAreaCode { fourteen: fourteen_number },
+                    reason: AnnounceKind::OtherAreaCode {
+                        fourteen: fourteen_number,
+                    },
                     forward_to: None,
                 };
                 self.close(prompt, outcome, at_ms, out);
             }
             Outcome::NotConnected { id, .. } => {
-                let area = self.plan.municipality(id).area_codes.first().copied().unwrap_or(self.area);
+                let area = self
+                    .plan
+                    .municipality(id)
+                    .area_codes
+                    .first()
+                    .copied()
+                    .unwrap_or(self.area);
                 self.apply(id, area, at_ms, out);
             }
             Outcome::Municipality { id } => self.choose(id, at_ms, out),
@@ -544,20 +814,49 @@ impl<'a> Dialogue<'a> {
         let decision = decide_for(id, area, self.plan, self.settings, self.now);
         let name = self.plan.municipality(id).everyday_name.clone();
         match decision {
-            Decision::Forward { ref municipality, .. } => {
-                let outcome = DialogueOutcome::Deliver { municipality: municipality.clone(), decision: decision.clone() };
+            Decision::Forward {
+                ref municipality, ..
+            } => {
+                let outcome = DialogueOutcome::Deliver {
+                    municipality: municipality.clone(),
+                    decision: Box::new(decision.clone()),
+                };
                 self.close(Prompt::PuttingThrough { name }, outcome, at_ms, out);
             }
-            Decision::Announce { municipality, reason, general_number, forward_to, message, opens_at, .. } => {
+            Decision::Announce {
+                municipality,
+                reason,
+                general_number,
+                forward_to,
+                message,
+                opens_at,
+                ..
+            } => {
                 let (prompt, kind) = match reason {
                     AnnounceReason::NotConnected => (
-                        Prompt::NotConnected { name, number: general_number.raw.clone(), forwarding: forward_to.is_some() },
+                        Prompt::NotConnected {
+                            name,
+                            number: general_number.raw.clone(),
+                            forwarding: forward_to.is_some(),
+                        },
                         AnnounceKind::NotConnected,
                     ),
-                    AnnounceReason::Closed => (Prompt::Closed { name, opens: opens_at.as_deref().and_then(opening) }, AnnounceKind::Closed),
-                    AnnounceReason::Calamity => (Prompt::Calamity { name, message }, AnnounceKind::Calamity),
+                    AnnounceReason::Closed => (
+                        Prompt::Closed {
+                            name,
+                            opens: opens_at.as_deref().and_then(opening),
+                        },
+                        AnnounceKind::Closed,
+                    ),
+                    AnnounceReason::Calamity => {
+                        (Prompt::Calamity { name, message }, AnnounceKind::Calamity)
+                    }
                 };
-                let outcome = DialogueOutcome::Announce { municipality: Some(municipality), reason: kind, forward_to };
+                let outcome = DialogueOutcome::Announce {
+                    municipality: Some(municipality),
+                    reason: kind,
+                    forward_to,
+                };
                 self.close(prompt, outcome, at_ms, out);
             }
             // Not reachable for a municipality of the plan; still end with words, not silence.
@@ -570,14 +869,30 @@ impl<'a> Dialogue<'a> {
 fn opening(rfc3339: &str) -> Option<(u8, i8, i8)> {
     let z: jiff::Zoned = rfc3339.parse().ok().or_else(|| {
         let ts: Timestamp = rfc3339.parse().ok()?;
-        Some(ts.in_tz("Europe/Amsterdam").ok()?)
+        ts.in_tz("Europe/Amsterdam").ok()
     })?;
-    Some((z.weekday().to_monday_zero_offset() as u8, z.hour(), z.minute()))
+    Some((
+        z.weekday().to_monday_zero_offset() as u8,
+        z.hour(),
+        z.minute(),
+    ))
 }
 
 /// A yes/no answer in Dutch, English or Frisian; `None` when it is neither or both.
 fn yes_no(text: &str) -> Option<bool> {
-    const YES: &[&str] = &["ja", "jawel", "klopt", "jazeker", "yes", "yeah", "yep", "correct", "precies", "jo", "dat klopt"];
+    const YES: &[&str] = &[
+        "ja",
+        "jawel",
+        "klopt",
+        "jazeker",
+        "yes",
+        "yeah",
+        "yep",
+        "correct",
+        "precies",
+        "jo",
+        "dat klopt",
+    ];
     const NO: &[&str] = &["nee", "neen", "nope", "no", "niet", "fout", "nein"];
     let words: Vec<String> = veertien_names::tokens(text);
     let yes = words.iter().any(|w| YES.contains(&w.as_str()));

@@ -15,6 +15,7 @@ pub mod prompts;
 pub mod spoken;
 
 pub use dialogue::{
-    Action, AnnounceKind, Dialogue, DialogueConfig, DialogueLog, DialogueOutcome, Event, Grammar, Input, LogEntry, LogWhat,
+    Action, AnnounceKind, Dialogue, DialogueConfig, DialogueLog, DialogueOutcome, Event, Grammar,
+    Input, LogEntry, LogWhat,
 };
 pub use prompts::{MenuItem, Piece, PieceKind, Prompt, prompt_lang};

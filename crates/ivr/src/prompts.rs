@@ -27,22 +27,45 @@ pub enum Prompt {
     /// "Say the name of your municipality, or stay on the line for the menu."
     AskName,
     /// "For Goes, press 1; for Kapelle, press 2; ..."
-    Menu { items: Vec<MenuItem> },
+    Menu {
+        items: Vec<MenuItem>,
+    },
     /// "Did you mean Kapelle? Say yes or press 1, say no or press 2."
-    Confirm { name: String },
+    Confirm {
+        name: String,
+    },
     /// "Which Velp do you mean: in Rheden or in Land van Cuijk?" followed by their keys.
-    WhichOne { said: String, options: Vec<MenuItem> },
+    WhichOne {
+        said: String,
+        options: Vec<MenuItem>,
+    },
     NotUnderstood,
     InvalidKey,
-    PuttingThrough { name: String },
+    PuttingThrough {
+        name: String,
+    },
     /// "X is not connected to 14+; you can call <number>", then optionally "putting you through".
-    NotConnected { name: String, number: String, forwarding: bool },
+    NotConnected {
+        name: String,
+        number: String,
+        forwarding: bool,
+    },
     /// "Epe belongs to 14 0578; please call that number" (or "putting you through").
-    OtherAreaCode { name: String, fourteen: String, forwarding: bool },
+    OtherAreaCode {
+        name: String,
+        fourteen: String,
+        forwarding: bool,
+    },
     /// `opens`: weekday (Monday = 0) and clock time of the next opening, if known.
-    Closed { name: String, opens: Option<(u8, i8, i8)> },
+    Closed {
+        name: String,
+        opens: Option<(u8, i8, i8)>,
+    },
     /// The municipality's own message if it set one, else a standard notice.
-    Calamity { name: String, message: Option<String> },
+    Calamity {
+        name: String,
+        message: Option<String>,
+    },
     Operator,
     /// No choice could be made: tell the caller what to do instead, and say goodbye.
     NoChoice,
@@ -82,15 +105,24 @@ fn t(lang: Lang, nl: &str, en: &str, fy: &str) -> Piece {
         Lang::Fy => fy,
         _ => nl,
     };
-    Piece { kind: PieceKind::Phrase, text: text.to_string() }
+    Piece {
+        kind: PieceKind::Phrase,
+        text: text.to_string(),
+    }
 }
 
 fn name(n: &str) -> Piece {
-    Piece { kind: PieceKind::Name, text: n.to_string() }
+    Piece {
+        kind: PieceKind::Name,
+        text: n.to_string(),
+    }
 }
 
 fn num(text: String) -> Piece {
-    Piece { kind: PieceKind::Number, text }
+    Piece {
+        kind: PieceKind::Number,
+        text,
+    }
 }
 
 impl Prompt {
@@ -142,7 +174,11 @@ impl Prompt {
                 ),
             ],
             Prompt::WhichOne { said, options } => {
-                let mut v = vec![t(l, "Welke", "Which", "Hokker"), name(said), t(l, "bedoelt u:", "do you mean:", "bedoele jo:")];
+                let mut v = vec![
+                    t(l, "Welke", "Which", "Hokker"),
+                    name(said),
+                    t(l, "bedoelt u:", "do you mean:", "bedoele jo:"),
+                ];
                 for (i, o) in options.iter().enumerate() {
                     if i > 0 {
                         v.push(t(l, "of", "or", "of"));
@@ -154,7 +190,12 @@ impl Prompt {
                 v.extend(menu_items(options, l));
                 v
             }
-            Prompt::NotUnderstood => vec![t(l, "Ik heb u niet verstaan.", "Sorry, I did not understand you.", "Ik haw jo net ferstien.")],
+            Prompt::NotUnderstood => vec![t(
+                l,
+                "Ik heb u niet verstaan.",
+                "Sorry, I did not understand you.",
+                "Ik haw jo net ferstien.",
+            )],
             Prompt::InvalidKey => vec![t(
                 l,
                 "Die toets hoort niet bij het menu.",
@@ -170,7 +211,11 @@ impl Prompt {
                 ),
                 name(n),
             ],
-            Prompt::NotConnected { name: n, number, forwarding } => {
+            Prompt::NotConnected {
+                name: n,
+                number,
+                forwarding,
+            } => {
                 let mut v = vec![
                     t(l, "De gemeente", "The municipality of", "De gemeente"),
                     name(n),
@@ -187,7 +232,11 @@ impl Prompt {
                 }
                 v
             }
-            Prompt::OtherAreaCode { name: n, fourteen, forwarding } => {
+            Prompt::OtherAreaCode {
+                name: n,
+                fourteen,
+                forwarding,
+            } => {
                 let mut v = vec![
                     t(l, "De gemeente", "The municipality of", "De gemeente"),
                     name(n),
@@ -197,7 +246,12 @@ impl Prompt {
                 v.push(if *forwarding {
                     forwarding_piece(l)
                 } else {
-                    t(l, "Belt u dat nummer.", "Please call that number.", "Skilje jo dat nûmer.")
+                    t(
+                        l,
+                        "Belt u dat nummer.",
+                        "Please call that number.",
+                        "Skilje jo dat nûmer.",
+                    )
                 });
                 v
             }
@@ -208,15 +262,29 @@ impl Prompt {
                     t(l, "is nu gesloten.", "is closed now.", "is no ticht."),
                 ];
                 if let Some((day, h, m)) = opens {
-                    let wd = jiff::civil::Weekday::from_monday_zero_offset(*day as i8).unwrap_or(jiff::civil::Weekday::Monday);
-                    v.push(t(l, "U kunt weer bellen op", "You can call again on", "Jo kinne wer skilje op"));
-                    v.push(num(format!("{} {} {}", spoken::weekday(wd, l), t(l, "vanaf", "from", "fan").text, spoken::clock(*h, *m, l))));
+                    let wd = jiff::civil::Weekday::from_monday_zero_offset(*day as i8)
+                        .unwrap_or(jiff::civil::Weekday::Monday);
+                    v.push(t(
+                        l,
+                        "U kunt weer bellen op",
+                        "You can call again on",
+                        "Jo kinne wer skilje op",
+                    ));
+                    v.push(num(format!(
+                        "{} {} {}",
+                        spoken::weekday(wd, l),
+                        t(l, "vanaf", "from", "fan").text,
+                        spoken::clock(*h, *m, l)
+                    )));
                     v.push(t(l, ".", ".", "ôf."));
                 }
                 v
             }
             Prompt::Calamity { name: n, message } => match message {
-                Some(m) => vec![Piece { kind: PieceKind::Free, text: m.clone() }],
+                Some(m) => vec![Piece {
+                    kind: PieceKind::Free,
+                    text: m.clone(),
+                }],
                 None => vec![
                     t(l, "De gemeente", "The municipality of", "De gemeente"),
                     name(n),
@@ -258,21 +326,51 @@ impl Prompt {
 
     /// Every fixed phrase of the prompt set in `lang`, for generating their audio.
     pub fn all_phrases(lang: Lang) -> Vec<String> {
-        let item = MenuItem { digit: 1, name: String::new() };
+        let item = MenuItem {
+            digit: 1,
+            name: String::new(),
+        };
         let samples = [
             Prompt::Welcome,
             Prompt::AskName,
-            Prompt::Menu { items: vec![item.clone()] },
-            Prompt::Confirm { name: String::new() },
-            Prompt::WhichOne { said: String::new(), options: vec![item.clone(), item] },
+            Prompt::Menu {
+                items: vec![item.clone()],
+            },
+            Prompt::Confirm {
+                name: String::new(),
+            },
+            Prompt::WhichOne {
+                said: String::new(),
+                options: vec![item.clone(), item],
+            },
             Prompt::NotUnderstood,
             Prompt::InvalidKey,
-            Prompt::PuttingThrough { name: String::new() },
-            Prompt::NotConnected { name: String::new(), number: String::new(), forwarding: true },
-            Prompt::OtherAreaCode { name: String::new(), fourteen: String::new(), forwarding: false },
-            Prompt::OtherAreaCode { name: String::new(), fourteen: String::new(), forwarding: true },
-            Prompt::Closed { name: String::new(), opens: Some((0, 8, 0)) },
-            Prompt::Calamity { name: String::new(), message: None },
+            Prompt::PuttingThrough {
+                name: String::new(),
+            },
+            Prompt::NotConnected {
+                name: String::new(),
+                number: String::new(),
+                forwarding: true,
+            },
+            Prompt::OtherAreaCode {
+                name: String::new(),
+                fourteen: String::new(),
+                forwarding: false,
+            },
+            Prompt::OtherAreaCode {
+                name: String::new(),
+                fourteen: String::new(),
+                forwarding: true,
+            },
+            Prompt::Closed {
+                name: String::new(),
+                opens: Some((0, 8, 0)),
+            },
+            Prompt::Calamity {
+                name: String::new(),
+                message: None,
+            },
             Prompt::Operator,
             Prompt::NoChoice,
         ];
@@ -289,7 +387,12 @@ impl Prompt {
 }
 
 fn forwarding_piece(l: Lang) -> Piece {
-    t(l, "U wordt nu doorverbonden.", "We are putting you through now.", "Jo wurde no trochferbûn.")
+    t(
+        l,
+        "U wordt nu doorverbonden.",
+        "We are putting you through now.",
+        "Jo wurde no trochferbûn.",
+    )
 }
 
 fn menu_items(items: &[MenuItem], l: Lang) -> Vec<Piece> {
@@ -308,43 +411,90 @@ mod tests {
     use super::*;
 
     fn items(names: &[&str]) -> Vec<MenuItem> {
-        names.iter().enumerate().map(|(i, n)| MenuItem { digit: (i + 1) as u8, name: n.to_string() }).collect()
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| MenuItem {
+                digit: (i + 1) as u8,
+                name: n.to_string(),
+            })
+            .collect()
     }
 
     #[test]
     fn keypad_menu_is_built_from_the_candidates() {
-        let p = Prompt::Menu { items: items(&["Borsele", "Goes", "Kapelle"]) };
-        assert_eq!(p.text(Lang::Nl), "Voor Borsele, toets één. Voor Goes, toets twee. Voor Kapelle, toets drie.");
-        assert_eq!(p.text(Lang::En), "For Borsele, press one. For Goes, press two. For Kapelle, press three.");
-        assert_eq!(p.text(Lang::Fy), "Foar Borsele, toets ien. Foar Goes, toets twa. Foar Kapelle, toets trije.");
+        let p = Prompt::Menu {
+            items: items(&["Borsele", "Goes", "Kapelle"]),
+        };
+        assert_eq!(
+            p.text(Lang::Nl),
+            "Voor Borsele, toets één. Voor Goes, toets twee. Voor Kapelle, toets drie."
+        );
+        assert_eq!(
+            p.text(Lang::En),
+            "For Borsele, press one. For Goes, press two. For Kapelle, press three."
+        );
+        assert_eq!(
+            p.text(Lang::Fy),
+            "Foar Borsele, toets ien. Foar Goes, toets twa. Foar Kapelle, toets trije."
+        );
     }
 
     #[test]
     fn confirm_which_one_and_not_connected_read_naturally() {
         assert_eq!(
-            Prompt::Confirm { name: "Kapelle".into() }.text(Lang::Nl),
+            Prompt::Confirm {
+                name: "Kapelle".into()
+            }
+            .text(Lang::Nl),
             "Bedoelt u Kapelle? Zeg ja of toets 1. Zeg nee of toets 2."
         );
-        let w = Prompt::WhichOne { said: "Velp".into(), options: items(&["Rheden", "Land van Cuijk"]) };
+        let w = Prompt::WhichOne {
+            said: "Velp".into(),
+            options: items(&["Rheden", "Land van Cuijk"]),
+        };
         assert_eq!(
             w.text(Lang::Nl),
             "Welke Velp bedoelt u: in Rheden of in Land van Cuijk? Voor Rheden, toets één. Voor Land van Cuijk, toets twee."
         );
-        let n = Prompt::NotConnected { name: "Haarlemmermeer".into(), number: "(023) 567 56 75".into(), forwarding: false };
+        let n = Prompt::NotConnected {
+            name: "Haarlemmermeer".into(),
+            number: "(023) 567 56 75".into(),
+            forwarding: false,
+        };
         assert_eq!(
             n.text(Lang::Nl),
             "De gemeente Haarlemmermeer is niet aangesloten op veertien plus. U kunt bellen met nul twee drie, vijf zes zeven, zesenvijftig, vijfenzeventig."
         );
-        let o = Prompt::OtherAreaCode { name: "Epe".into(), fourteen: "140578".into(), forwarding: false };
-        assert_eq!(o.text(Lang::Nl), "De gemeente Epe hoort bij veertien, nul vijf zeven acht. Belt u dat nummer.");
-        assert_eq!(o.text(Lang::En), "The municipality of Epe belongs to fourteen, zero five seven eight. Please call that number.");
+        let o = Prompt::OtherAreaCode {
+            name: "Epe".into(),
+            fourteen: "140578".into(),
+            forwarding: false,
+        };
+        assert_eq!(
+            o.text(Lang::Nl),
+            "De gemeente Epe hoort bij veertien, nul vijf zeven acht. Belt u dat nummer."
+        );
+        assert_eq!(
+            o.text(Lang::En),
+            "The municipality of Epe belongs to fourteen, zero five seven eight. Please call that number."
+        );
     }
 
     #[test]
     fn closed_notice_names_the_next_opening() {
-        let c = Prompt::Closed { name: "Goes".into(), opens: Some((0, 8, 30)) };
-        assert_eq!(c.text(Lang::Nl), "De gemeente Goes is nu gesloten. U kunt weer bellen op maandag vanaf acht uur dertig.");
-        assert_eq!(c.text(Lang::Fy), "De gemeente Goes is no ticht. Jo kinne wer skilje op moandei fan acht oere tritich ôf.");
+        let c = Prompt::Closed {
+            name: "Goes".into(),
+            opens: Some((0, 8, 30)),
+        };
+        assert_eq!(
+            c.text(Lang::Nl),
+            "De gemeente Goes is nu gesloten. U kunt weer bellen op maandag vanaf acht uur dertig."
+        );
+        assert_eq!(
+            c.text(Lang::Fy),
+            "De gemeente Goes is no ticht. Jo kinne wer skilje op moandei fan acht oere tritich ôf."
+        );
     }
 
     #[test]
@@ -355,7 +505,11 @@ mod tests {
         assert!(nl.len() > 20, "{nl:?}");
         assert!(nl.iter().all(|p| !p.trim().is_empty()));
         // The languages differ, phrase for phrase (no untranslated Dutch left in English).
-        assert!(en.iter().all(|p| !nl.contains(p) || p.len() <= 2 || p == "in"), "{en:?}");
+        assert!(
+            en.iter()
+                .all(|p| !nl.contains(p) || p.len() <= 2 || p == "in"),
+            "{en:?}"
+        );
         assert!(fy.iter().any(|p| p.contains("jo")));
         assert_eq!(Prompt::all_phrases(Lang::De), en);
     }

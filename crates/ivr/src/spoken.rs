@@ -7,21 +7,89 @@
 use veertien_core::Lang;
 
 const NL_UNITS: [&str; 20] = [
-    "nul", "één", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen", "tien", "elf", "twaalf", "dertien",
-    "veertien", "vijftien", "zestien", "zeventien", "achttien", "negentien",
+    "nul",
+    "één",
+    "twee",
+    "drie",
+    "vier",
+    "vijf",
+    "zes",
+    "zeven",
+    "acht",
+    "negen",
+    "tien",
+    "elf",
+    "twaalf",
+    "dertien",
+    "veertien",
+    "vijftien",
+    "zestien",
+    "zeventien",
+    "achttien",
+    "negentien",
 ];
-const NL_TENS: [&str; 10] = ["", "", "twintig", "dertig", "veertig", "vijftig", "zestig", "zeventig", "tachtig", "negentig"];
+const NL_TENS: [&str; 10] = [
+    "", "", "twintig", "dertig", "veertig", "vijftig", "zestig", "zeventig", "tachtig", "negentig",
+];
 const EN_UNITS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
-    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
-const EN_TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const EN_TENS: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 const FY_UNITS: [&str; 20] = [
-    "nul", "ien", "twa", "trije", "fjouwer", "fiif", "seis", "sân", "acht", "njoggen", "tsien", "alve", "tolve",
-    "trettjin", "fjirtjin", "fyftjin", "sechstjin", "santjin", "achttjin", "njoggentjin",
+    "nul",
+    "ien",
+    "twa",
+    "trije",
+    "fjouwer",
+    "fiif",
+    "seis",
+    "sân",
+    "acht",
+    "njoggen",
+    "tsien",
+    "alve",
+    "tolve",
+    "trettjin",
+    "fjirtjin",
+    "fyftjin",
+    "sechstjin",
+    "santjin",
+    "achttjin",
+    "njoggentjin",
 ];
-const FY_TENS: [&str; 10] =
-    ["", "", "tweintich", "tritich", "fjirtich", "fyftich", "sechstich", "santich", "tachtich", "njoggentich"];
+const FY_TENS: [&str; 10] = [
+    "",
+    "",
+    "tweintich",
+    "tritich",
+    "fjirtich",
+    "fyftich",
+    "sechstich",
+    "santich",
+    "tachtich",
+    "njoggentich",
+];
 
 /// Prompts exist in Dutch, English and Frisian; German callers get English.
 fn text_lang(lang: Lang) -> Lang {
@@ -53,7 +121,11 @@ pub fn number(n: u32, lang: Lang) -> String {
         _ => {
             // Dutch and Frisian put the unit first: "vijfenzeventig"; "één" loses its accents
             // there ("eenentwintig"), and a unit ending in e takes a diaeresis ("tweeëntwintig").
-            let unit = if u == 1 && text_lang(lang) == Lang::Nl { "een" } else { units[u] };
+            let unit = if u == 1 && text_lang(lang) == Lang::Nl {
+                "een"
+            } else {
+                units[u]
+            };
             let joint = if unit.ends_with('e') { "ën" } else { "en" };
             format!("{unit}{joint}{}", tens[t])
         }
@@ -62,7 +134,11 @@ pub fn number(n: u32, lang: Lang) -> String {
 
 /// Every digit of `s` as a word ("0113" → "nul één één drie"); other characters are skipped.
 pub fn digits(s: &str, lang: Lang) -> String {
-    s.chars().filter_map(|c| c.to_digit(10)).map(|d| number(d, lang)).collect::<Vec<_>>().join(" ")
+    s.chars()
+        .filter_map(|c| c.to_digit(10))
+        .map(|d| number(d, lang))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A telephone number read group by group, as written ("(0297) 38 75 75", "14 0113").
@@ -71,7 +147,10 @@ pub fn digits(s: &str, lang: Lang) -> String {
 /// and the 14 of a 14+ number as "veertien"; every other group digit by digit. English reads
 /// everything digit by digit. Groups are separated by a comma so the synthesiser pauses.
 pub fn phone_number(written: &str, lang: Lang) -> String {
-    let groups: Vec<&str> = written.split(|c: char| !c.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
+    let groups: Vec<&str> = written
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
     let groups: Vec<String> = if groups.len() == 1 && groups[0].len() >= 8 {
         // One unbroken run: split the way it is written on paper.
         split_unbroken(groups[0])
@@ -82,7 +161,11 @@ pub fn phone_number(written: &str, lang: Lang) -> String {
         .iter()
         .map(|g| {
             let as_number = text_lang(lang) != Lang::En && g.len() == 2 && !g.starts_with('0');
-            if as_number { number(g.parse().unwrap_or(0), lang) } else { digits(g, lang) }
+            if as_number {
+                number(g.parse().unwrap_or(0), lang)
+            } else {
+                digits(g, lang)
+            }
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -95,7 +178,11 @@ fn split_unbroken(d: &str) -> Vec<String> {
     }
     let (head, tail) = d.split_at(4.min(d.len()));
     let mut out = vec![head.to_string()];
-    out.extend(tail.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()));
+    out.extend(
+        tail.as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned()),
+    );
     out
 }
 
@@ -112,9 +199,33 @@ pub fn fourteen(number: &str, lang: Lang) -> String {
 pub fn weekday(day: jiff::civil::Weekday, lang: Lang) -> &'static str {
     let i = day.to_monday_zero_offset() as usize;
     match text_lang(lang) {
-        Lang::En => ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][i],
-        Lang::Fy => ["moandei", "tiisdei", "woansdei", "tongersdei", "freed", "sneon", "snein"][i],
-        _ => ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"][i],
+        Lang::En => [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ][i],
+        Lang::Fy => [
+            "moandei",
+            "tiisdei",
+            "woansdei",
+            "tongersdei",
+            "freed",
+            "sneon",
+            "snein",
+        ][i],
+        _ => [
+            "maandag",
+            "dinsdag",
+            "woensdag",
+            "donderdag",
+            "vrijdag",
+            "zaterdag",
+            "zondag",
+        ][i],
     }
 }
 
@@ -158,13 +269,28 @@ mod tests {
             phone_number("(0297) 38 75 75", Lang::Nl),
             "nul twee negen zeven, achtendertig, vijfenzeventig, vijfenzeventig"
         );
-        assert_eq!(phone_number("(0297) 38 75 75", Lang::En), "zero two nine seven, three eight, seven five, seven five");
+        assert_eq!(
+            phone_number("(0297) 38 75 75", Lang::En),
+            "zero two nine seven, three eight, seven five, seven five"
+        );
         // A group starting with 0 is never a number: "06" is "nul zes".
-        assert_eq!(phone_number("023 567 05 11", Lang::Nl), "nul twee drie, vijf zes zeven, nul vijf, elf");
-        assert_eq!(phone_number("0297387575", Lang::Nl), "nul twee negen zeven, achtendertig, vijfenzeventig, vijfenzeventig");
-        assert_eq!(fourteen("140578", Lang::Nl), "veertien, nul vijf zeven acht");
+        assert_eq!(
+            phone_number("023 567 05 11", Lang::Nl),
+            "nul twee drie, vijf zes zeven, nul vijf, elf"
+        );
+        assert_eq!(
+            phone_number("0297387575", Lang::Nl),
+            "nul twee negen zeven, achtendertig, vijfenzeventig, vijfenzeventig"
+        );
+        assert_eq!(
+            fourteen("140578", Lang::Nl),
+            "veertien, nul vijf zeven acht"
+        );
         assert_eq!(fourteen("14 020", Lang::Fy), "fjirtjin, nul twa nul");
-        assert_eq!(phone_number("14 0113", Lang::Nl), "veertien, nul één één drie");
+        assert_eq!(
+            phone_number("14 0113", Lang::Nl),
+            "veertien, nul één één drie"
+        );
     }
 
     #[test]

@@ -4,14 +4,18 @@ use jiff::Timestamp;
 use veertien_core::{
     Calamity, CallInfo, ConnectionStatus, Decision, MunicipalityId, Plan, Settings, decide,
 };
-use veertien_ivr::{Action, AnnounceKind, Dialogue, DialogueConfig, DialogueOutcome, Event, Grammar, Prompt};
+use veertien_ivr::{
+    Action, AnnounceKind, Dialogue, DialogueConfig, DialogueOutcome, Event, Grammar, Prompt,
+};
 
 fn plan() -> &'static Plan {
     Plan::builtin()
 }
 
 fn id(name: &str) -> MunicipalityId {
-    plan().by_name(name).unwrap_or_else(|| panic!("no municipality {name}"))
+    plan()
+        .by_name(name)
+        .unwrap_or_else(|| panic!("no municipality {name}"))
 }
 
 /// A Monday morning: every default municipality is open.
@@ -21,8 +25,19 @@ fn now() -> Timestamp {
 
 fn ask(code: &str, settings: &Settings) -> Decision {
     let dialled = format!("14{code}");
-    let d = decide(&CallInfo { dialled: &dialled, caller: None }, plan(), settings, now());
-    assert!(matches!(d, Decision::Ask { .. }), "14{code} should ask: {d:?}");
+    let d = decide(
+        &CallInfo {
+            dialled: &dialled,
+            caller: None,
+        },
+        plan(),
+        settings,
+        now(),
+    );
+    assert!(
+        matches!(d, Decision::Ask { .. }),
+        "14{code} should ask: {d:?}"
+    );
     d
 }
 
@@ -36,7 +51,8 @@ struct Call<'a> {
 impl<'a> Call<'a> {
     fn new(code: &str, settings: &'a Settings, config: DialogueConfig) -> Call<'a> {
         let decision = ask(code, settings);
-        let mut d = Dialogue::new(&decision, plan(), settings, config, now()).expect("an Ask decision");
+        let mut d =
+            Dialogue::new(&decision, plan(), settings, config, now()).expect("an Ask decision");
         let actions = d.handle(Event::Start, 0);
         Call { d, t: 0, actions }
     }
@@ -49,7 +65,10 @@ impl<'a> Call<'a> {
     }
 
     fn heard(&mut self, text: &str, confidence: f32) -> Vec<Action> {
-        self.send(Event::Heard { text: text.into(), confidence })
+        self.send(Event::Heard {
+            text: text.into(),
+            confidence,
+        })
     }
 
     fn key(&mut self, k: char) -> Vec<Action> {
@@ -90,8 +109,14 @@ impl<'a> Call<'a> {
 
 fn delivered(o: Option<DialogueOutcome>) -> String {
     match o {
-        Some(DialogueOutcome::Deliver { municipality, decision }) => {
-            assert!(matches!(decision, Decision::Forward { .. }), "{decision:?}");
+        Some(DialogueOutcome::Deliver {
+            municipality,
+            decision,
+        }) => {
+            assert!(
+                matches!(*decision, Decision::Forward { .. }),
+                "{decision:?}"
+            );
             municipality.name
         }
         other => panic!("expected Deliver, got {other:?}"),
@@ -99,8 +124,13 @@ fn delivered(o: Option<DialogueOutcome>) -> String {
 }
 
 fn digit_of(decision: &Decision, name: &str) -> char {
-    let Decision::Ask { candidates, .. } = decision else { unreachable!() };
-    let c = candidates.iter().find(|c| c.municipality.name == name).unwrap_or_else(|| panic!("{name} not a candidate"));
+    let Decision::Ask { candidates, .. } = decision else {
+        unreachable!()
+    };
+    let c = candidates
+        .iter()
+        .find(|c| c.municipality.name == name)
+        .unwrap_or_else(|| panic!("{name} not a candidate"));
     char::from_digit(u32::from(c.digit.expect("has a digit")) % 10, 10).unwrap()
 }
 
@@ -109,10 +139,21 @@ fn welcome_asks_for_a_name_and_listens_for_names_with_keys_as_barge_in() {
     let s = Settings::defaults(plan());
     let c = Call::new("0113", &s, DialogueConfig::default());
     match &c.actions[..] {
-        [Action::Play { prompts, text, input: Some(input) }] => {
+        [
+            Action::Play {
+                prompts,
+                text,
+                input: Some(input),
+            },
+        ] => {
             assert_eq!(prompts, &vec![Prompt::Welcome, Prompt::AskName]);
-            assert!(text.starts_with("Welkom") && text.contains("Zeg de naam van uw gemeente"), "{text}");
-            let Some(Grammar::Names { candidates }) = &input.speech else { panic!("{input:?}") };
+            assert!(
+                text.starts_with("Welkom") && text.contains("Zeg de naam van uw gemeente"),
+                "{text}"
+            );
+            let Some(Grammar::Names { candidates }) = &input.speech else {
+                panic!("{input:?}")
+            };
             assert_eq!(candidates.len(), 5);
         }
         other => panic!("{other:?}"),
@@ -124,14 +165,23 @@ fn every_keypad_digit_on_0113_and_035_puts_through_to_its_municipality_even_duri
     let s = Settings::defaults(plan());
     for code in ["0113", "035"] {
         let decision = ask(code, &s);
-        let Decision::Ask { candidates, .. } = &decision else { unreachable!() };
+        let Decision::Ask { candidates, .. } = &decision else {
+            unreachable!()
+        };
         assert!(candidates.len() >= 5);
         for cand in candidates.iter().filter(|c| c.digit.is_some()) {
             let mut c = Call::new(code, &s, DialogueConfig::default());
             let a = c.key(digit_of(&decision, &cand.municipality.name));
-            assert_eq!(a.first(), Some(&Action::StopPrompt), "a key stops the welcome");
+            assert_eq!(
+                a.first(),
+                Some(&Action::StopPrompt),
+                "a key stops the welcome"
+            );
             let (_, text) = c.last_prompt();
-            assert!(text.starts_with("Even geduld, u wordt doorverbonden met de gemeente"), "{text}");
+            assert!(
+                text.starts_with("Even geduld, u wordt doorverbonden met de gemeente"),
+                "{text}"
+            );
             assert_eq!(delivered(c.outcome()), cand.municipality.name, "{code}");
         }
     }
@@ -146,7 +196,10 @@ fn a_clear_name_is_put_through_without_confirmation() {
     assert_eq!(delivered(c.outcome()), "Kapelle");
     assert!(!c.actions.iter().any(|a| matches!(a, Action::Play { prompts, .. } if matches!(prompts[0], Prompt::Confirm { .. }))));
     let log = c.d.log().to_json();
-    assert!(log.contains("\"what\":\"heard\"") && log.contains("Kapelle") && log.contains("barge_in"), "{log}");
+    assert!(
+        log.contains("\"what\":\"heard\"") && log.contains("Kapelle") && log.contains("barge_in"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -155,8 +208,16 @@ fn a_medium_confidence_name_is_confirmed_by_voice_or_key() {
     let mut c = Call::new("0113", &s, DialogueConfig::default());
     c.heard("Kapelle", 0.6);
     let (prompts, text) = c.last_prompt();
-    assert_eq!(prompts, vec![Prompt::Confirm { name: "Kapelle".into() }]);
-    assert_eq!(text, "Bedoelt u Kapelle? Zeg ja of toets 1. Zeg nee of toets 2.");
+    assert_eq!(
+        prompts,
+        vec![Prompt::Confirm {
+            name: "Kapelle".into()
+        }]
+    );
+    assert_eq!(
+        text,
+        "Bedoelt u Kapelle? Zeg ja of toets 1. Zeg nee of toets 2."
+    );
     c.heard("ja", 0.9);
     assert_eq!(delivered(c.outcome()), "Kapelle");
 
@@ -171,7 +232,10 @@ fn a_medium_confidence_name_is_confirmed_by_voice_or_key() {
     c.heard("Kapelle", 0.6);
     c.heard("nee", 0.9);
     let (prompts, _) = c.last_prompt();
-    assert!(matches!(&prompts[..], [Prompt::Menu { items }] if items.len() == 5), "{prompts:?}");
+    assert!(
+        matches!(&prompts[..], [Prompt::Menu { items }] if items.len() == 5),
+        "{prompts:?}"
+    );
     c.key(digit_of(&decision, "Goes"));
     assert_eq!(delivered(c.outcome()), "Goes");
 }
@@ -183,8 +247,17 @@ fn silence_leads_to_the_keypad_menu_then_a_digit_delivers() {
     let mut c = Call::new("0113", &s, DialogueConfig::default());
     c.silence();
     let (prompts, text) = c.last_prompt();
-    assert!(matches!(&prompts[..], [Prompt::Menu { .. }]), "silence needs no 'not understood': {prompts:?}");
-    for name in ["Borsele", "Goes", "Kapelle", "Noord-Beveland", "Reimerswaal"] {
+    assert!(
+        matches!(&prompts[..], [Prompt::Menu { .. }]),
+        "silence needs no 'not understood': {prompts:?}"
+    );
+    for name in [
+        "Borsele",
+        "Goes",
+        "Kapelle",
+        "Noord-Beveland",
+        "Reimerswaal",
+    ] {
         assert!(text.contains(&format!("Voor {name}, toets")), "{text}");
     }
     c.key(digit_of(&decision, "Reimerswaal"));
@@ -194,11 +267,24 @@ fn silence_leads_to_the_keypad_menu_then_a_digit_delivers() {
 #[test]
 fn garbage_or_a_weak_match_says_not_understood_and_offers_the_menu() {
     let s = Settings::defaults(plan());
-    for ev in [Event::NotUnderstood, Event::Heard { text: "blub blabla".into(), confidence: 0.9 }, Event::Heard { text: "Goes".into(), confidence: 0.2 }] {
+    for ev in [
+        Event::NotUnderstood,
+        Event::Heard {
+            text: "blub blabla".into(),
+            confidence: 0.9,
+        },
+        Event::Heard {
+            text: "Goes".into(),
+            confidence: 0.2,
+        },
+    ] {
         let mut c = Call::new("0113", &s, DialogueConfig::default());
         c.send(ev.clone());
         let (prompts, text) = c.last_prompt();
-        assert!(matches!(&prompts[..], [Prompt::NotUnderstood, Prompt::Menu { .. }]), "{ev:?}: {prompts:?}");
+        assert!(
+            matches!(&prompts[..], [Prompt::NotUnderstood, Prompt::Menu { .. }]),
+            "{ev:?}: {prompts:?}"
+        );
         assert!(text.starts_with("Ik heb u niet verstaan."), "{text}");
     }
 }
@@ -206,12 +292,20 @@ fn garbage_or_a_weak_match_says_not_understood_and_offers_the_menu() {
 #[test]
 fn a_second_miss_goes_to_the_operator_when_the_group_has_one() {
     let s = Settings::defaults(plan());
-    let config = DialogueConfig { operator: Some("sip:operator@goes.example".into()), ..DialogueConfig::default() };
+    let config = DialogueConfig {
+        operator: Some("sip:operator@goes.example".into()),
+        ..DialogueConfig::default()
+    };
     let mut c = Call::new("0113", &s, config);
     c.silence();
     c.key('#');
     assert_eq!(c.last_prompt().0, vec![Prompt::Operator]);
-    assert_eq!(c.outcome(), Some(DialogueOutcome::Operator { destination: "sip:operator@goes.example".into() }));
+    assert_eq!(
+        c.outcome(),
+        Some(DialogueOutcome::Operator {
+            destination: "sip:operator@goes.example".into()
+        })
+    );
 }
 
 #[test]
@@ -220,12 +314,21 @@ fn without_an_operator_the_menu_repeats_and_then_a_clear_goodbye_ends_the_call()
     let mut c = Call::new("0113", &s, DialogueConfig::default());
     c.silence();
     c.silence();
-    assert!(matches!(&c.last_prompt().0[..], [Prompt::NotUnderstood, Prompt::Menu { .. }]));
+    assert!(matches!(
+        &c.last_prompt().0[..],
+        [Prompt::NotUnderstood, Prompt::Menu { .. }]
+    ));
     c.silence();
     let (prompts, text) = c.last_prompt();
     assert_eq!(prompts, vec![Prompt::NoChoice]);
     assert!(text.contains("algemene nummer"), "{text}");
-    assert!(matches!(c.outcome(), Some(DialogueOutcome::Announce { reason: AnnounceKind::NoChoice, .. })));
+    assert!(matches!(
+        c.outcome(),
+        Some(DialogueOutcome::Announce {
+            reason: AnnounceKind::NoChoice,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -246,10 +349,17 @@ fn haarlemmermeer_on_023_never_reaches_haarlem_and_when_not_connected_its_number
         let mut c = Call::new(code, &s, DialogueConfig::default());
         c.heard("Haarlemmermeer", 0.95);
         let (prompts, text) = c.last_prompt();
-        assert!(matches!(&prompts[..], [Prompt::NotConnected { .. }]), "{code}: {prompts:?}");
+        assert!(
+            matches!(&prompts[..], [Prompt::NotConnected { .. }]),
+            "{code}: {prompts:?}"
+        );
         assert!(text.starts_with("De gemeente Haarlemmermeer is niet aangesloten op veertien plus. U kunt bellen met nul"), "{text}");
         match c.outcome() {
-            Some(DialogueOutcome::Announce { municipality: Some(m), reason: AnnounceKind::NotConnected, .. }) => {
+            Some(DialogueOutcome::Announce {
+                municipality: Some(m),
+                reason: AnnounceKind::NotConnected,
+                ..
+            }) => {
                 assert_eq!(m.name, "Haarlemmermeer")
             }
             other => panic!("{code}: {other:?}"),
@@ -263,14 +373,24 @@ fn epe_said_on_deventers_0570_is_told_14_0578_or_forwarded_never_deventer() {
     let mut c = Call::new("0570", &s, DialogueConfig::default());
     c.heard("Epe", 0.95);
     let (_, text) = c.last_prompt();
-    assert_eq!(text, "De gemeente Epe hoort bij veertien, nul vijf zeven acht. Belt u dat nummer.");
+    assert_eq!(
+        text,
+        "De gemeente Epe hoort bij veertien, nul vijf zeven acht. Belt u dat nummer."
+    );
     match c.outcome() {
-        Some(DialogueOutcome::Announce { municipality: Some(m), reason: AnnounceKind::OtherAreaCode { fourteen }, .. }) => {
+        Some(DialogueOutcome::Announce {
+            municipality: Some(m),
+            reason: AnnounceKind::OtherAreaCode { fourteen },
+            ..
+        }) => {
             assert_eq!((m.name.as_str(), fourteen.as_str()), ("Epe", "140578"))
         }
         other => panic!("{other:?}"),
     }
-    let config = DialogueConfig { forward_other_area_code: true, ..DialogueConfig::default() };
+    let config = DialogueConfig {
+        forward_other_area_code: true,
+        ..DialogueConfig::default()
+    };
     let mut c = Call::new("0570", &s, config);
     c.heard("Epe", 0.95);
     assert_eq!(delivered(c.outcome()), "Epe");
@@ -294,14 +414,26 @@ fn velp_is_settled_by_the_area_code_or_asked() {
     let mut c = Call::new("020", &s, DialogueConfig::default());
     c.heard("Velp", 0.95);
     let (prompts, text) = c.last_prompt();
-    assert!(matches!(&prompts[..], [Prompt::WhichOne { .. }]), "{prompts:?}");
+    assert!(
+        matches!(&prompts[..], [Prompt::WhichOne { .. }]),
+        "{prompts:?}"
+    );
     assert!(text.starts_with("Welke Velp bedoelt u: in "), "{text}");
-    assert!(text.contains("Rheden") && text.contains("Land van Cuijk"), "{text}");
-    let Prompt::WhichOne { options, .. } = &prompts[0] else { unreachable!() };
+    assert!(
+        text.contains("Rheden") && text.contains("Land van Cuijk"),
+        "{text}"
+    );
+    let Prompt::WhichOne { options, .. } = &prompts[0] else {
+        unreachable!()
+    };
     let k = options.iter().find(|o| o.name == "Rheden").unwrap().digit;
     c.key(char::from_digit(k.into(), 10).unwrap());
     match c.outcome() {
-        Some(DialogueOutcome::Announce { municipality: Some(m), reason: AnnounceKind::OtherAreaCode { fourteen }, .. }) => {
+        Some(DialogueOutcome::Announce {
+            municipality: Some(m),
+            reason: AnnounceKind::OtherAreaCode { fourteen },
+            ..
+        }) => {
             assert_eq!((m.name.as_str(), fourteen.as_str()), ("Rheden", "14026"))
         }
         other => panic!("{other:?}"),
@@ -313,13 +445,26 @@ fn a_calamity_message_is_spoken_instead_of_putting_through() {
     let defaults = Settings::defaults(plan());
     let k = id("Kapelle");
     let mut ms = defaults.get(k).clone();
-    ms.calamity = Some(Calamity { active: true, destination: None, message: "Door een storing zijn wij niet bereikbaar.".into() });
+    ms.calamity = Some(Calamity {
+        active: true,
+        destination: None,
+        message: "Door een storing zijn wij niet bereikbaar.".into(),
+    });
     let s = defaults.with(k, ms);
     let decision = ask("0113", &s);
     let mut c = Call::new("0113", &s, DialogueConfig::default());
     c.key(digit_of(&decision, "Kapelle"));
-    assert_eq!(c.last_prompt().1, "Door een storing zijn wij niet bereikbaar.");
-    assert!(matches!(c.outcome(), Some(DialogueOutcome::Announce { reason: AnnounceKind::Calamity, .. })));
+    assert_eq!(
+        c.last_prompt().1,
+        "Door een storing zijn wij niet bereikbaar."
+    );
+    assert!(matches!(
+        c.outcome(),
+        Some(DialogueOutcome::Announce {
+            reason: AnnounceKind::Calamity,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -330,19 +475,38 @@ fn hanging_up_ends_the_dialogue_at_any_point() {
     c.send(Event::HangUp);
     assert_eq!(c.finished(), Some(DialogueOutcome::CallerHungUp));
     assert!(c.d.is_done());
-    assert!(c.send(Event::PromptFinished).is_empty(), "nothing after the end");
+    assert!(
+        c.send(Event::PromptFinished).is_empty(),
+        "nothing after the end"
+    );
 }
 
 #[test]
 fn without_speech_the_menu_comes_straight_after_the_welcome_in_english_too() {
     let s = Settings::defaults(plan());
-    let config = DialogueConfig { speech: false, lang: veertien_core::Lang::En, ..DialogueConfig::default() };
+    let config = DialogueConfig {
+        speech: false,
+        lang: veertien_core::Lang::En,
+        ..DialogueConfig::default()
+    };
     let c = Call::new("035", &s, config);
     match &c.actions[..] {
-        [Action::Play { prompts, text, input: Some(input) }] => {
-            assert!(matches!(&prompts[..], [Prompt::Welcome, Prompt::Menu { .. }]), "{prompts:?}");
+        [
+            Action::Play {
+                prompts,
+                text,
+                input: Some(input),
+            },
+        ] => {
+            assert!(
+                matches!(&prompts[..], [Prompt::Welcome, Prompt::Menu { .. }]),
+                "{prompts:?}"
+            );
             assert!(input.speech.is_none());
-            assert!(text.starts_with("Welcome") && text.contains("Hilversum, press"), "{text}");
+            assert!(
+                text.starts_with("Welcome") && text.contains("Hilversum, press"),
+                "{text}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -6,8 +6,20 @@ use veertien_core::{CallInfo, Decision, Plan, Settings, decide};
 use veertien_ivr::{Action, Dialogue, DialogueConfig, DialogueOutcome, Event};
 
 const CODES: [&str; 6] = ["0113", "035", "020", "023", "0570", "026"];
-const SAID: [&str; 12] =
-    ["Kapelle", "Goes", "Velp", "Epe", "Haarlemmermeer", "Hilversum", "ja", "nee", "ehm", "Amsterdam", "Deventer", "qwx"];
+const SAID: [&str; 12] = [
+    "Kapelle",
+    "Goes",
+    "Velp",
+    "Epe",
+    "Haarlemmermeer",
+    "Hilversum",
+    "ja",
+    "nee",
+    "ehm",
+    "Amsterdam",
+    "Deventer",
+    "qwx",
+];
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
