@@ -511,3 +511,68 @@ fn without_speech_the_menu_comes_straight_after_the_welcome_in_english_too() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn outside_opening_hours_the_caller_hears_when_the_municipality_opens_again() {
+    use veertien_core::{OpeningHours, TimeRange};
+    let defaults = Settings::defaults(plan());
+    let g = id("Goes");
+    let mut ms = defaults.get(g).clone();
+    let day = vec![TimeRange::parse("08:30-17:00").unwrap()];
+    ms.opening_hours = OpeningHours {
+        weekly: Some([
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day,
+            vec![],
+            vec![],
+        ]),
+        ..OpeningHours::default()
+    };
+    let s = defaults.with(g, ms);
+    let decision = ask("0113", &s);
+    // Saturday 23:00 in Goes: next opening Monday 08:30.
+    let saturday_night: Timestamp = "2026-11-28T22:00:00Z".parse().unwrap();
+    let mut d = Dialogue::new(
+        &decision,
+        plan(),
+        &s,
+        DialogueConfig::default(),
+        saturday_night,
+    )
+    .unwrap();
+    d.handle(Event::Start, 0);
+    let a = d.handle(
+        Event::Heard {
+            text: "Goes".into(),
+            confidence: 0.95,
+        },
+        1000,
+    );
+    let text = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Play { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        text,
+        "De gemeente Goes is nu gesloten. U kunt weer bellen op maandag vanaf acht uur dertig."
+    );
+    let end = d.handle(Event::PromptFinished, 6000);
+    assert!(
+        matches!(
+            &end[..],
+            [Action::Finish {
+                outcome: DialogueOutcome::Announce {
+                    reason: AnnounceKind::Closed,
+                    ..
+                }
+            }]
+        ),
+        "{end:?}"
+    );
+}
