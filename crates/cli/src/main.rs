@@ -34,6 +34,9 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Recente oproepen / recent calls
     Calls(commands::calls::CallsArgs),
+    /// Portal-accounts beheren / manage portal accounts
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Speech(c) => commands::speech::run(c),
         Command::Serve(a) => commands::serve::run(a),
         Command::Calls(a) => commands::calls::run(a),
+        Command::User(c) => commands::user::run(c),
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,7 @@ pub mod model;
 pub mod speech;
 pub mod serve;
 pub mod calls;
+pub mod user;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
