@@ -20,6 +20,12 @@ pub enum StoreError {
     InvalidInput(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The thing asked for does not exist (e.g. an incident id).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request contradicts the stored state (e.g. updating a resolved incident).
+    #[error("{0}")]
+    Conflict(String),
     #[error(
         "settings of {cbs} were changed by someone else (expected version {expected}, current {current})"
     )]
@@ -39,7 +45,7 @@ impl StoreError {
         match self {
             StoreError::Database(e) => sqlx_is_transient(e),
             StoreError::InvalidInput(_) | StoreError::Corrupt(_) => false,
-            StoreError::VersionConflict { .. } => false,
+            StoreError::VersionConflict { .. } | StoreError::NotFound(_) | StoreError::Conflict(_) => false,
             _ => true,
         }
     }

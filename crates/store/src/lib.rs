@@ -9,24 +9,35 @@
 //! * Settings: [`Store::load_all_settings`], [`Store::save_settings`] (new version + audit
 //!   entries in one transaction); the audit log is append-only, enforced by the database.
 
+mod accounts;
 mod engine;
 mod error;
+mod incidents;
+mod journal;
 mod postgres;
 mod query;
 mod record;
+mod report;
 mod settings;
 mod sql;
 mod sqlite;
 mod store;
 mod writer;
 
+pub use accounts::{Account, NewAccount, ROLES, SessionInfo, SessionPolicy};
 pub use engine::{Engine, Health, RecordSink};
 pub use error::StoreError;
+pub use incidents::{
+    Contact, DeliveryAttempt, Incident, IncidentFilter, IncidentUpdate, MAX_PROMISE_MS, NewDelivery, NewIncident,
+    NewIncidentUpdate, NewSyntheticResult, Severity, SyntheticResult, SyntheticSchedule, UpdateKind, Webhook,
+    check_promise,
+};
 pub use query::{CallFilter, PeriodStats, Percentiles, Stats, StatsQuery};
 pub use record::{
     CallRecord, Delivery, IVR_KEY_CORRECTIONS, IVR_KEY_RECOGNISED_FIRST_TIME, Outcome,
     local_day_start_ms,
 };
+pub use report::{Report, RoutingFigures};
 pub use settings::{AuditEntry, AuditFilter, NewAuditEntry, SavedSettings, StoredSettings};
 pub use store::Store;
 pub use writer::{DurableAck, Lost, RecordWriter, SubmitError, WriterConfig, WriterMetrics};

@@ -52,6 +52,10 @@ impl PgEngine {
         Ok(PgEngine { pool, opts, location })
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) fn sink(&self) -> PgSink {
         PgSink {
             opts: self.opts.clone(),
@@ -152,11 +156,11 @@ impl Engine for PgEngine {
 
     async fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError> {
         crate::store::check_period(q)?;
-        let len = q.to_ms - q.from_ms;
+        let (prev_from, prev_to) = crate::report::previous_period(q.from_ms, q.to_ms);
         Ok(Stats {
             municipality: q.municipality.clone(),
             current: self.fetch_groups(q, q.from_ms, q.to_ms).await?,
-            previous: self.fetch_groups(q, q.from_ms - len, q.from_ms).await?,
+            previous: self.fetch_groups(q, prev_from, prev_to).await?,
         })
     }
 

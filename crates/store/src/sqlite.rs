@@ -68,6 +68,9 @@ impl SqliteEngine {
         Ok(SqliteEngine { pool, path: path.to_path_buf(), opts })
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 
     pub(crate) fn sink(&self) -> SqliteSink {
         SqliteSink {
@@ -79,6 +82,11 @@ impl SqliteEngine {
             sql: sql::upsert_call_sql(D),
             path: self.path.clone(),
         }
+    }
+
+    /// The record journal's default place: beside the database file.
+    pub(crate) fn journal_dir(&self) -> PathBuf {
+        crate::journal::default_dir_for(&self.path)
     }
 
     /// Writes through a pooled connection whose file was removed would land in an unlinked
@@ -195,11 +203,11 @@ impl Engine for SqliteEngine {
 
     async fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError> {
         crate::store::check_period(q)?;
-        let len = q.to_ms - q.from_ms;
+        let (prev_from, prev_to) = crate::report::previous_period(q.from_ms, q.to_ms);
         Ok(Stats {
             municipality: q.municipality.clone(),
             current: self.fetch_groups(q, q.from_ms, q.to_ms).await?,
-            previous: self.fetch_groups(q, q.from_ms - len, q.from_ms).await?,
+            previous: self.fetch_groups(q, prev_from, prev_to).await?,
         })
     }
 

@@ -30,6 +30,22 @@ macro_rules! dispatch {
     };
 }
 
+/// The engine's query pool, for the crate's own query modules (e.g. report.rs) that add
+/// queries without widening the [`Engine`] seam.
+pub(crate) enum PoolRef<'a> {
+    Sqlite(&'a sqlx::SqlitePool),
+    Postgres(&'a sqlx::PgPool),
+}
+
+impl Store {
+    pub(crate) fn pool_ref(&self) -> PoolRef<'_> {
+        match &self.engine {
+            EngineKind::Sqlite(e) => PoolRef::Sqlite(e.pool()),
+            EngineKind::Postgres(e) => PoolRef::Postgres(e.pool()),
+        }
+    }
+}
+
 pub(crate) fn check_period(q: &StatsQuery) -> Result<(), StoreError> {
     if q.to_ms <= q.from_ms {
         return Err(StoreError::InvalidInput(format!(
@@ -66,9 +82,11 @@ impl Store {
     }
 
     /// Starts a [`RecordWriter`] with its own connection; call from within a tokio runtime.
+    /// With SQLite the record journal defaults to `<file>.records-journal` beside the database
+    /// (records a killed process had not committed are replayed from it here).
     pub fn writer(&self, config: WriterConfig) -> RecordWriter {
         match &self.engine {
-            EngineKind::Sqlite(e) => RecordWriter::spawn(e.sink(), config),
+            EngineKind::Sqlite(e) => RecordWriter::spawn_with_default_journal(e.sink(), config, Some(e.journal_dir())),
             EngineKind::Postgres(e) => RecordWriter::spawn(e.sink(), config),
         }
     }

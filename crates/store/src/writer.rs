@@ -16,9 +16,13 @@
 //! [`RecordWriter::try_submit_durable`] returns a [`DurableAck`] that resolves at that
 //! moment; a crash (SIGKILL, power loss) after that cannot lose the record. A crash can
 //! lose records accepted but not yet durable: at most one batch in flight plus whatever is
-//! queued, which under normal operation is the last few milliseconds of calls.
+//! queued, which under normal operation is the last few milliseconds of calls — unless the
+//! record journal is on (the default beside an SQLite file, see [`crate::journal`]): then each
+//! accepted record is first appended to the journal with one `write(2)`, and a process that is
+//! killed loses none of them; they are replayed into the database at the next start.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +32,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::CallRecord;
 use crate::engine::{RecordSink, now_ms};
+use crate::journal::{self, Hold, Journal, OldSegment};
 
 /// Writer tuning; the defaults suit one node at 10× the national peak.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +46,26 @@ pub struct WriterConfig {
     pub batch_max: usize,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Journal every accepted record before it is queued, so a killed process loses none
+    /// (see [`crate::journal`]). Off: records accepted but not yet committed die with the process.
+    #[serde(default = "yes")]
+    pub journal: bool,
+    /// Where the journal lives. None: beside an SQLite database file (`<file>.records-journal`);
+    /// a PostgreSQL store has no journal unless a directory is given.
+    #[serde(default)]
+    pub journal_dir: Option<PathBuf>,
+    /// A journal segment is closed and a new one started once it is this long; a closed segment
+    /// is removed when its last record is committed.
+    #[serde(default = "default_rotate_bytes")]
+    pub journal_rotate_bytes: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_rotate_bytes() -> u64 {
+    256 * 1024
 }
 
 impl Default for WriterConfig {
@@ -51,6 +76,9 @@ impl Default for WriterConfig {
             batch_max: 256,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            journal: true,
+            journal_dir: None,
+            journal_rotate_bytes: default_rotate_bytes(),
         }
     }
 }
@@ -80,8 +108,8 @@ impl DurableAck {
     }
 }
 
-/// Snapshot of the writer's counters. `submitted = written + buffered + dropped_rejected +
-/// dropped_at_shutdown` at any quiet moment; `dropped_full` were never accepted.
+/// Snapshot of the writer's counters. `submitted + replayed = written + buffered +
+/// dropped_rejected + dropped_at_shutdown` at any quiet moment; `dropped_full` were never accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriterMetrics {
     /// Accepted by `try_submit*`.
@@ -96,8 +124,24 @@ pub struct WriterMetrics {
     pub dropped_full: u64,
     /// Refused by the database as invalid (constraint/type), isolated so they don't block others.
     pub dropped_rejected: u64,
-    /// Still unwritten when `flush_and_close`'s deadline passed.
+    /// Still unwritten when `flush_and_close`'s deadline passed. With a journal they are not
+    /// lost: they stay in it and are written at the next start (then counted in `replayed`).
     pub dropped_at_shutdown: u64,
+    /// Records read back from the journal a previous process left (killed, or stopped before
+    /// everything was written) and queued for the database.
+    #[serde(default)]
+    pub replayed: u64,
+    /// Journal lines that could not be read back (torn by a power loss or damaged); each is
+    /// logged with its file and line.
+    #[serde(default)]
+    pub replay_unreadable: u64,
+    /// Accepted records that could not be appended to the journal (disk full, I/O error): they
+    /// are in memory only until committed.
+    #[serde(default)]
+    pub journal_errors: u64,
+    /// The journal directory; None when the writer runs without a journal.
+    #[serde(default)]
+    pub journal: Option<String>,
     /// Whether the last write attempt succeeded (false while the database is failing).
     pub healthy: bool,
     pub last_error: Option<String>,
@@ -107,6 +151,26 @@ pub struct WriterMetrics {
 struct Item {
     rec: CallRecord,
     ack: Option<oneshot::Sender<()>>,
+    /// The journal segment holding this record, released once the record is committed.
+    hold: Option<Hold>,
+}
+
+impl Item {
+    fn release_journal(mut self) {
+        if let Some(h) = self.hold.take() {
+            h.release();
+        }
+    }
+
+    /// The record is in the database: acknowledge it; its journal line may go.
+    fn settle(mut self) {
+        if let Some(ack) = self.ack.take() {
+            let _ = ack.send(());
+        }
+        if let Some(h) = self.hold.take() {
+            h.release();
+        }
+    }
 }
 
 struct Shared {
@@ -116,6 +180,9 @@ struct Shared {
     dropped_full: AtomicU64,
     dropped_rejected: AtomicU64,
     dropped_at_shutdown: AtomicU64,
+    replayed: AtomicU64,
+    replay_unreadable: AtomicU64,
+    journal: Option<Journal>,
     healthy: AtomicBool,
     last_error: Mutex<Option<(String, i64)>>,
     last_drop_log_ms: AtomicI64,
@@ -138,13 +205,42 @@ pub struct RecordWriter {
 }
 
 impl RecordWriter {
-    /// Spawns the writer task on the current tokio runtime.
+    /// Spawns the writer task on the current tokio runtime. The journal is used when
+    /// `config.journal` is on and `config.journal_dir` names a directory.
     pub fn spawn<S: RecordSink>(sink: S, config: WriterConfig) -> RecordWriter {
+        Self::spawn_with_default_journal(sink, config, None)
+    }
+
+    /// As [`RecordWriter::spawn`]; `default_dir` is the engine's journal directory, used when
+    /// the config names none. A journal that cannot be opened (directory not writable, in use by
+    /// another process) is logged as an error and the writer runs without one.
+    pub(crate) fn spawn_with_default_journal<S: RecordSink>(
+        sink: S,
+        config: WriterConfig,
+        default_dir: Option<PathBuf>,
+    ) -> RecordWriter {
         let config = WriterConfig {
             queue_capacity: config.queue_capacity.max(1),
             buffer_capacity: config.buffer_capacity.max(1),
             batch_max: config.batch_max.max(1),
             ..config
+        };
+        let mut old = Vec::new();
+        let journal = match config.journal_dir.clone().or(default_dir).filter(|_| config.journal) {
+            None => None,
+            Some(dir) => match Journal::open(&dir, config.journal_rotate_bytes) {
+                Ok((j, o)) => {
+                    if !o.is_empty() {
+                        tracing::info!(dir = %dir.display(), segments = o.len(), "replaying call records journaled by a previous run");
+                    }
+                    old = o;
+                    Some(j)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "running without a call record journal: records not yet committed are lost if the process dies");
+                    None
+                }
+            },
         };
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let shared = Arc::new(Shared {
@@ -154,20 +250,25 @@ impl RecordWriter {
             dropped_full: AtomicU64::new(0),
             dropped_rejected: AtomicU64::new(0),
             dropped_at_shutdown: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            replay_unreadable: AtomicU64::new(0),
+            journal,
             healthy: AtomicBool::new(true),
             last_error: Mutex::new(None),
             last_drop_log_ms: AtomicI64::new(i64::MIN),
             close: Notify::new(),
             task: Mutex::new(None),
         });
-        let task = tokio::spawn(run(sink, rx, shared.clone(), config));
+        let task = tokio::spawn(run(sink, rx, shared.clone(), config, old.into()));
         *shared.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         RecordWriter { tx, shared }
     }
 
-    /// Hands a record to the writer without waiting. Never blocks, never awaits.
+    /// Hands a record to the writer without waiting. Never blocks, never awaits; with the
+    /// journal on, the record is appended to it (one `write(2)` to the page cache) before this
+    /// returns, so submit before sending the call's final response.
     pub fn try_submit(&self, record: CallRecord) -> Result<(), SubmitError> {
-        self.submit(Item { rec: record, ack: None })
+        self.submit(record, None)
     }
 
     /// As [`RecordWriter::try_submit`], plus an acknowledgement that resolves once the
@@ -175,28 +276,31 @@ impl RecordWriter {
     /// must report durability (tests, shutdown, tools).
     pub fn try_submit_durable(&self, record: CallRecord) -> Result<DurableAck, SubmitError> {
         let (ack_tx, ack_rx) = oneshot::channel();
-        self.submit(Item { rec: record, ack: Some(ack_tx) })?;
+        self.submit(record, Some(ack_tx))?;
         Ok(DurableAck(ack_rx))
     }
 
-    fn submit(&self, item: Item) -> Result<(), SubmitError> {
-        match self.tx.try_send(item) {
-            Ok(()) => {
-                self.shared.submitted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
+    fn submit(&self, rec: CallRecord, ack: Option<oneshot::Sender<()>>) -> Result<(), SubmitError> {
+        // Reserve the queue slot first: a refused record never reaches the journal (so a
+        // replay cannot resurrect a record counted as dropped), and an accepted one is in the
+        // journal before the writer task can see it, so its line can never outlive its commit
+        // out of order.
+        let permit = match self.tx.try_reserve() {
+            Ok(p) => p,
             Err(e) => {
-                let (err, call_id) = match &e {
-                    mpsc::error::TrySendError::Full(i) => (SubmitError::Full, i.rec.call_id.clone()),
-                    mpsc::error::TrySendError::Closed(i) => {
-                        (SubmitError::Closed, i.rec.call_id.clone())
-                    }
+                let err = match e {
+                    mpsc::error::TrySendError::Full(()) => SubmitError::Full,
+                    mpsc::error::TrySendError::Closed(()) => SubmitError::Closed,
                 };
                 let total = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
-                self.log_drop(total, &call_id, err);
-                Err(err)
+                self.log_drop(total, &rec.call_id, err);
+                return Err(err);
             }
-        }
+        };
+        let hold = self.shared.journal.as_ref().and_then(|j| j.append(&rec));
+        permit.send(Item { rec, ack, hold });
+        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Logs the first drop and then at most one line per second with the running total,
@@ -235,6 +339,10 @@ impl RecordWriter {
             dropped_full,
             dropped_rejected,
             dropped_at_shutdown,
+            replayed: s.replayed.load(Ordering::Relaxed),
+            replay_unreadable: s.replay_unreadable.load(Ordering::Relaxed),
+            journal_errors: s.journal.as_ref().map_or(0, |j| j.errors.load(Ordering::Relaxed)),
+            journal: s.journal.as_ref().map(|j| j.dir().display().to_string()),
             healthy: s.healthy.load(Ordering::Relaxed),
             last_error_ms: last.as_ref().map(|l| l.1),
             last_error: last.map(|l| l.0),
@@ -255,11 +363,19 @@ impl RecordWriter {
                 let queued = (self.tx.max_capacity() - self.tx.capacity()) as u64;
                 let lost = queued + self.shared.retry_buffered.swap(0, Ordering::Relaxed);
                 self.shared.dropped_at_shutdown.fetch_add(lost, Ordering::Relaxed);
-                tracing::error!(
-                    lost,
-                    ?deadline,
-                    "call records not written before the shutdown deadline; counted as dropped"
-                );
+                if self.shared.journal.is_some() {
+                    tracing::error!(
+                        not_written = lost,
+                        ?deadline,
+                        "call records not written before the shutdown deadline; they stay in the record journal and are written at the next start"
+                    );
+                } else {
+                    tracing::error!(
+                        lost,
+                        ?deadline,
+                        "call records not written before the shutdown deadline; counted as dropped"
+                    );
+                }
             }
         }
         let m = self.metrics();
@@ -268,11 +384,32 @@ impl RecordWriter {
     }
 }
 
+/// Reads the next segment of a previous run into `pending`. A segment that cannot be read is
+/// left on disk (logged) for an operator to look at; it is not removed.
+fn replay_next(shared: &Shared, replay: &mut VecDeque<OldSegment>, pending: &mut VecDeque<Item>) {
+    let Some(old) = replay.pop_front() else { return };
+    match journal::read_segment(&old.path) {
+        Ok((records, bad)) => {
+            for line in &bad {
+                tracing::error!(line = %line, "unreadable line in the call record journal; that record is lost");
+            }
+            shared.replay_unreadable.fetch_add(bad.len() as u64, Ordering::Relaxed);
+            shared.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+            let holds = Journal::adopt(&old, records.len());
+            for (rec, hold) in records.into_iter().zip(holds) {
+                pending.push_back(Item { rec, ack: None, hold: Some(hold) });
+            }
+        }
+        Err(e) => tracing::error!(path = %old.path.display(), error = %e, "cannot read a call record journal segment; left in place"),
+    }
+}
+
 async fn run<S: RecordSink>(
     mut sink: S,
     mut rx: mpsc::Receiver<Item>,
     shared: Arc<Shared>,
     cfg: WriterConfig,
+    mut replay: VecDeque<OldSegment>,
 ) {
     let mut pending: VecDeque<Item> = VecDeque::new();
     let mut backoff = cfg.retry_initial;
@@ -283,6 +420,10 @@ async fn run<S: RecordSink>(
     let mut isolate = 0usize;
 
     loop {
+        // A previous run's records, a segment at a time while the retry buffer has room.
+        while !replay.is_empty() && pending.len() < cfg.buffer_capacity {
+            replay_next(&shared, &mut replay, &mut pending);
+        }
         if pending.is_empty() {
             if closing {
                 match rx.try_recv() {
@@ -319,10 +460,11 @@ async fn run<S: RecordSink>(
         drop(batch);
         match res {
             Ok(()) => {
-                for mut item in pending.drain(..n) {
-                    if let Some(ack) = item.ack.take() {
-                        let _ = ack.send(());
-                    }
+                for item in pending.drain(..n) {
+                    item.settle();
+                }
+                if let Some(j) = &shared.journal {
+                    j.maybe_rotate();
                 }
                 shared.written.fetch_add(n as u64, Ordering::Relaxed);
                 shared.retry_buffered.store(pending.len() as u64, Ordering::Relaxed);
@@ -343,10 +485,14 @@ async fn run<S: RecordSink>(
                 if n == 1 {
                     let item = pending.pop_front().expect("batch came from pending");
                     shared.dropped_rejected.fetch_add(1, Ordering::Relaxed);
+                    let call_id = item.rec.call_id.clone();
+                    // Refused for good: replaying it would be refused again. The ack is
+                    // dropped unsent, so a waiter learns the record was lost.
+                    item.release_journal();
                     shared.retry_buffered.store(pending.len() as u64, Ordering::Relaxed);
                     isolate = isolate.saturating_sub(1);
                     tracing::error!(
-                        call_id = %item.rec.call_id,
+                        call_id = %call_id,
                         error = %e,
                         "call record refused by the database; dropped and counted"
                     );
@@ -401,4 +547,10 @@ async fn run<S: RecordSink>(
         }
     }
     shared.retry_buffered.store(0, Ordering::Relaxed);
+    // Everything accepted is committed (a previous run's segments not yet replayed stay).
+    if replay.is_empty()
+        && let Some(j) = &shared.journal
+    {
+        j.retire();
+    }
 }

@@ -12,6 +12,15 @@ async fn fresh() -> (tempfile::TempDir, Store, std::path::PathBuf) {
     (dir, store, path)
 }
 
+/// Highest step in migrations/sqlite (several engineers add steps; the test follows them).
+fn latest_migration() -> i64 {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.split('_').next()?.parse().ok())
+        .max()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn open_creates_file_in_wal_mode_and_is_healthy() {
     let (_d, store, path) = fresh().await;
@@ -19,13 +28,13 @@ async fn open_creates_file_in_wal_mode_and_is_healthy() {
     assert_eq!(store.engine_name(), "sqlite");
     let h = store.health().await;
     assert!(h.ok(), "{h:?}");
-    assert_eq!(h.schema_version, Some(3));
+    assert_eq!(h.schema_version, Some(latest_migration()));
     let mut c = SqliteConnection::connect(&format!("sqlite:{}", path.display())).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut c).await.unwrap();
     assert_eq!(mode, "wal");
     // sqlite: and sqlite:// prefixes reach the same file; re-opening re-runs no migration.
     let again = Store::open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(again.health().await.schema_version, Some(3));
+    assert_eq!(again.health().await.schema_version, Some(latest_migration()));
 }
 
 #[tokio::test]
@@ -173,6 +182,10 @@ async fn rollups_agree_with_a_raw_scan() {
             p
         };
         assert_eq!(strip(rolled.current), strip(raw.current), "current, {m:?}");
-        assert_eq!(strip(rolled.previous), strip(raw.previous), "previous, {m:?}");
+        // The comparison period is the 7 local days before `from` (whole days, so rollups too).
+        let prev_from = local_day_start_ms("2025-03-20").unwrap();
+        assert_eq!((rolled.previous.from_ms, rolled.previous.to_ms), (prev_from, from));
+        let raw_prev = store.stats(&StatsQuery { municipality: m.clone(), from_ms: prev_from, to_ms: from + 1 }).await.unwrap();
+        assert_eq!(strip(rolled.previous), strip(raw_prev.current), "previous, {m:?}");
     }
 }
