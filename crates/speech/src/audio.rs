@@ -168,6 +168,49 @@ pub fn resample(input: &[f32], from: usize, to: usize) -> Result<Vec<f32>, Error
     Ok(out.take_data())
 }
 
+/// Samples per level frame of [`speech_end`] (20 ms at 8 kHz, the RTP packet size).
+pub const TRIM_FRAME: usize = 160;
+/// Frames at the start of an utterance (the VAD's pre-roll) that set the noise floor.
+const FLOOR_FRAMES: usize = 8;
+
+/// Level of each complete 20 ms frame of 8 kHz PCM, in dBFS (digital silence: −100).
+pub fn frame_levels(pcm: &[i16]) -> Vec<f32> {
+    pcm.chunks_exact(TRIM_FRAME)
+        .map(|f| {
+            let e = f.iter().map(|&s| (s as f64) * (s as f64)).sum::<f64>() / TRIM_FRAME as f64;
+            (10.0 * (e / (32768.0 * 32768.0)).max(1e-10).log10()) as f32
+        })
+        .collect()
+}
+
+/// Where the speech of an endpointed 8 kHz utterance ends: `tail` samples after the last
+/// frame loud enough to be speech, or `None` when no frame is (silence, or too short to tell).
+///
+/// A frame is loud when it is 10 dB above the noise floor (the quietest of the first 160 ms:
+/// the VAD's pre-roll; the quietest frame sits a few dB under the average noise the VAD tracks,
+/// so this stays above the VAD's 6 dB continue margin and the end found here is not later than
+/// the VAD's) and within 40 dB of the loudest frame, but the threshold never exceeds
+/// the loudest frame − 15 dB (so a caller who starts talking at once is not cut) and never
+/// drops below −55 dBFS.
+///
+/// The rule only looks at the floor frames, the loudest frame and frames up to the end it
+/// returns, so it gives the same end for any longer stretch of the same audio whose extra
+/// frames are quiet. That is what lets [`crate::Utterance`] score the audio speculatively
+/// while the VAD is still waiting out its hangover and reuse the result at end of speech.
+///
+/// `levels` are [`frame_levels`] of the audio; the returned end is not clipped to its length
+/// (an end beyond it means the tail has not all arrived yet).
+pub fn speech_end(levels: &[f32], tail: usize) -> Option<usize> {
+    let floor = levels.iter().take(FLOOR_FRAMES).copied().fold(f32::INFINITY, f32::min);
+    let peak = levels.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !(peak > -55.0) {
+        return None;
+    }
+    let threshold = (floor + 10.0).max(peak - 40.0).min(peak - 15.0).max(-55.0);
+    let last = levels.iter().rposition(|&l| l > threshold)?;
+    Some((last + 1) * TRIM_FRAME + tail)
+}
+
 /// ITU-T G.711 µ-law byte → linear PCM16.
 pub fn ulaw_to_linear(u: u8) -> i16 {
     let u = !u;
@@ -331,6 +374,56 @@ mod tests {
             .sum::<f64>()
             / 8000.0;
         assert!(err.sqrt() < 0.01 * amp, "rms error {}", err.sqrt());
+    }
+
+    /// 8 kHz PCM: `quiet_ms` of noise at `noise_dbfs`, a 1 kHz tone for `tone_ms` at −10 dBFS
+    /// (over the noise), then `after_ms` of the same noise.
+    fn burst(quiet_ms: usize, tone_ms: usize, after_ms: usize, noise_dbfs: f32) -> Vec<i16> {
+        let amp_noise = 32767.0 * 10f32.powf(noise_dbfs / 20.0) * 3f32.sqrt();
+        let mut seed = 14u32;
+        let mut noise = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * amp_noise
+        };
+        let n = (quiet_ms + tone_ms + after_ms) * 8;
+        (0..n)
+            .map(|i| {
+                let in_tone = i >= quiet_ms * 8 && i < (quiet_ms + tone_ms) * 8;
+                let tone = if in_tone { (i as f32 * 2.0 * std::f32::consts::PI / 8.0).sin() * 10362.0 } else { 0.0 };
+                (tone + noise()).clamp(-32768.0, 32767.0) as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn speech_end_is_the_tail_after_the_last_loud_frame() {
+        let tail = 1600;
+        for noise in [-90.0, -50.0, -35.0] {
+            let pcm = burst(300, 800, 900, noise);
+            let end = speech_end(&frame_levels(&pcm), tail).unwrap_or_else(|| panic!("no speech at noise {noise}"));
+            assert_eq!(end, (300 + 800) * 8 + tail, "noise {noise} dBFS");
+        }
+        // Nothing loud: silence and steady noise have no end of speech.
+        assert_eq!(speech_end(&frame_levels(&vec![0i16; 8000]), tail), None);
+        assert_eq!(speech_end(&frame_levels(&burst(1000, 0, 0, -60.0)), tail), None);
+    }
+
+    #[test]
+    fn speech_end_does_not_depend_on_the_quiet_that_follows() {
+        // What lets the recognizer score during the VAD's hangover: a longer stretch of the same
+        // audio, extended only by quiet, has the same end of speech.
+        let pcm = burst(300, 1000, 1200, -45.0);
+        let full = speech_end(&frame_levels(&pcm), 1600).unwrap();
+        for cut in (full..=pcm.len()).step_by(160) {
+            assert_eq!(speech_end(&frame_levels(&pcm[..cut]), 1600), Some(full), "prefix of {cut} samples");
+        }
+    }
+
+    #[test]
+    fn a_caller_who_speaks_at_once_is_not_cut() {
+        // No pre-roll: the "noise floor" frames are speech, yet the end is found after the tone.
+        let pcm = burst(0, 1200, 600, -60.0);
+        assert_eq!(speech_end(&frame_levels(&pcm), 1600), Some(1200 * 8 + 1600));
     }
 
     #[test]

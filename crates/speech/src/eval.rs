@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -61,8 +63,56 @@ pub struct EvalOptions {
     pub population: Option<HashMap<String, u64>>,
     /// Stop after this many items (quick runs).
     pub limit: Option<usize>,
-    /// Called after each item with (done, total).
+    /// Progress per utterance on stderr.
     pub verbose: bool,
+}
+
+/// How `evaluate` replays an utterance to measure latency as the IVR driver sees it: the
+/// WAV is taken as the VAD's endpointed utterance (pre-roll + speech + `tail_ms`); its
+/// 20 ms frames are pushed into a [`crate::Utterance`] in real time, followed by the rest of
+/// the VAD's hangover (`hangover_ms − tail_ms` of silence), and then `finish` is called with
+/// the WAV's audio. Latency is the time `finish` takes: the decision latency after the VAD
+/// declared the end of speech. One utterance at a time, so the run takes about as long as
+/// the audio plus the hangovers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamSim {
+    pub hangover_ms: u32,
+    pub tail_ms: u32,
+}
+
+impl Default for StreamSim {
+    /// The VAD's defaults (veertien-media `VadConfig`).
+    fn default() -> Self {
+        Self { hangover_ms: 700, tail_ms: 200 }
+    }
+}
+
+/// One utterance's result, for callers that simulate what follows (e.g. the dialogue).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ItemResult {
+    pub wav: PathBuf,
+    pub line: usize,
+    pub expected: String,
+    pub candidates: Vec<String>,
+    /// The recognised candidate and its calibrated confidence.
+    pub best: String,
+    pub confidence: f32,
+    /// Decision latency after end of speech.
+    pub latency_ms: f64,
+    /// Time the scoring took.
+    pub compute_ms: f64,
+    /// Answered from the background scoring started before the VAD's end of speech.
+    pub speculative: bool,
+    /// Per candidate (manifest order): the PMI-corrected acoustic score, before priors. Kept
+    /// so the dialogue gate and the priors can be calibrated offline without re-running the
+    /// model.
+    pub acoustic: Vec<f32>,
+    /// Per candidate (manifest order): the calibrated probability after priors.
+    #[serde(default)]
+    pub probabilities: Vec<f32>,
+    /// The priors, not the audio, made `best` the winner.
+    #[serde(default)]
+    pub prior_decided: bool,
 }
 
 /// Population per municipality name from the plan's `gemeenten.csv` (columns `name`,
@@ -127,7 +177,18 @@ pub struct Report {
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub latency_max_ms: f64,
+    /// "stream" (latency after the VAD's end of speech, replayed in real time) or "batch"
+    /// (latency = compute time of `score_with` on the whole file).
+    pub latency_mode: String,
+    /// Compute time per decision, wherever it ran (background or after end of speech).
+    pub compute_p50_ms: f64,
+    pub compute_p95_ms: f64,
+    /// Share of decisions answered from the background scoring (stream mode).
+    pub speculative_share: f64,
     pub confusions: Vec<Confusion>,
+    /// Per utterance, in manifest order (not serialised: large).
+    #[serde(skip)]
+    pub items: Vec<ItemResult>,
 }
 
 impl Report {
@@ -149,8 +210,15 @@ impl Report {
         let _ = writeln!(s, "fitted temperature on this set:   {:.2}", self.fitted_temperature);
         let _ = writeln!(
             s,
-            "latency / latentie: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
-            self.latency_p50_ms, self.latency_p95_ms, self.latency_max_ms
+            "latency after end of speech / latentie na einde spraak ({}): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+            self.latency_mode, self.latency_p50_ms, self.latency_p95_ms, self.latency_max_ms
+        );
+        let _ = writeln!(
+            s,
+            "compute per decision / rekentijd per beslissing: p50 {:.0} ms, p95 {:.0} ms; answered from background scoring: {:.1}%",
+            self.compute_p50_ms,
+            self.compute_p95_ms,
+            100.0 * self.speculative_share
         );
         if !self.confusions.is_empty() {
             let _ = writeln!(s, "confusions / verwisselingen (expected -> recognised):");
@@ -164,14 +232,62 @@ impl Report {
 
 /// Per-utterance outcome, kept for temperature fitting.
 struct Outcome {
+    prior_decided: bool,
     totals: Vec<f32>,
+    acoustic: Vec<f32>,
     expected_idx: usize,
     best: String,
     expected: String,
     latency_ms: f64,
+    compute_ms: f64,
+    speculative: bool,
 }
 
+/// Replays `pcm` as [`StreamSim`] describes and returns what `finish` gave.
+fn replay(
+    rec: &Arc<Recognizer>,
+    pcm: &[i16],
+    phrases: Vec<(String, String)>,
+    priors: Priors<String>,
+    sim: StreamSim,
+) -> Result<crate::Finished<String>, Error> {
+    const FRAME: usize = audio::TRIM_FRAME;
+    let mut u = rec.begin(phrases, priors);
+    let rest = vec![0i16; sim.hangover_ms.saturating_sub(sim.tail_ms) as usize * 8];
+    let t0 = Instant::now();
+    for (i, frame) in pcm.chunks(FRAME).chain(rest.chunks(FRAME)).enumerate() {
+        // A frame can be pushed once it has been spoken entirely.
+        let due = t0 + Duration::from_millis(20 * (i as u64 + 1));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        u.push(frame);
+    }
+    u.finish_detailed(pcm)
+}
+
+/// Scores each file at once with [`Recognizer::score_with`]; latency = compute time.
 pub fn evaluate(rec: &Recognizer, manifest: &Path, opts: &EvalOptions) -> Result<Report, Error> {
+    run(rec, None, manifest, opts)
+}
+
+/// Replays each file as a call delivers it ([`StreamSim`]); latency = time after the VAD's end
+/// of speech. Answers are identical to [`evaluate`]'s.
+pub fn evaluate_streamed(
+    rec: &Arc<Recognizer>,
+    manifest: &Path,
+    opts: &EvalOptions,
+    sim: StreamSim,
+) -> Result<Report, Error> {
+    run(rec, Some((rec, sim)), manifest, opts)
+}
+
+fn run(
+    rec: &Recognizer,
+    stream: Option<(&Arc<Recognizer>, StreamSim)>,
+    manifest: &Path,
+    opts: &EvalOptions,
+) -> Result<Report, Error> {
     let mut items = read_manifest(manifest)?;
     if let Some(l) = opts.limit {
         items.truncate(l);
@@ -191,44 +307,163 @@ pub fn evaluate(rec: &Recognizer, manifest: &Path, opts: &EvalOptions) -> Result
             });
         }
         let phrases: Vec<(String, String)> = it.candidates.iter().map(|c| (c.clone(), c.clone())).collect();
-        let priors = match &opts.population {
-            Some(pop) => Priors::from_population(
-                &it.candidates.iter().filter_map(|c| pop.get(c).map(|p| (c.clone(), *p))).collect::<Vec<_>>(),
-            ),
-            None => Priors::default(),
-        };
+        let priors = population_priors(&it.candidates, opts.population.as_ref());
         // Production warms these at startup; keep that one-off cost out of the latency figure.
         rec.prepare(&phrases)?;
-        let r = rec.score_with(&pcm, &phrases, &priors)?;
+        let (r, compute, speculative) = match stream {
+            Some((arc, sim)) => {
+                let f = replay(arc, &pcm, phrases, priors, sim)?;
+                (f.ranked, f.compute, f.speculative)
+            }
+            None => {
+                let r = rec.score_with(&pcm, &phrases, &priors)?;
+                let c = r.latency;
+                (r, c, false)
+            }
+        };
         let totals: Vec<f32> = it
             .candidates
             .iter()
             .map(|c| r.scores.iter().find(|s| &s.key == c).map(|s| s.total).unwrap_or(f32::NEG_INFINITY))
             .collect();
+        let acoustic: Vec<f32> = it
+            .candidates
+            .iter()
+            .map(|c| r.scores.iter().find(|s| &s.key == c).map(|s| s.acoustic).unwrap_or(UNSCORED))
+            .collect();
         let expected_idx = it.candidates.iter().position(|c| c == &it.expected).unwrap_or(0);
         if opts.verbose {
             eprintln!(
-                "[{}/{}] {} expected {} got {} ({:.2}) {:.0} ms",
+                "[{}/{}] {} expected {} got {} ({:.2}) {:.0} ms after end of speech, {:.0} ms compute{}",
                 i + 1,
                 items.len(),
                 it.wav.display(),
                 it.expected,
                 r.best,
                 r.confidence,
-                r.latency.as_secs_f64() * 1e3
+                r.latency.as_secs_f64() * 1e3,
+                compute.as_secs_f64() * 1e3,
+                if speculative { " (background)" } else { "" }
             );
         }
         outcomes.push(Outcome {
+            prior_decided: r.prior_decided,
             totals,
+            acoustic,
             expected_idx,
             best: r.best.clone(),
             expected: it.expected.clone(),
             latency_ms: r.latency.as_secs_f64() * 1e3,
+            compute_ms: compute.as_secs_f64() * 1e3,
+            speculative,
         });
     }
     let gate = opts.gate.unwrap_or(rec.config().gate);
     let temperature = opts.temperature.unwrap_or(rec.config().temperature);
-    Ok(summarise(&outcomes, gate, temperature))
+    let mut report = summarise(&outcomes, gate, temperature);
+    report.latency_mode = if stream.is_some() { "stream" } else { "batch" }.to_string();
+    report.items = items
+        .iter()
+        .zip(&outcomes)
+        .map(|(it, o)| {
+            let p = softmax(&o.totals, temperature);
+            ItemResult {
+                wav: it.wav.clone(),
+                line: it.line,
+                expected: it.expected.clone(),
+                candidates: it.candidates.clone(),
+                best: o.best.clone(),
+                confidence: p.iter().copied().fold(0.0, f32::max),
+                latency_ms: o.latency_ms,
+                compute_ms: o.compute_ms,
+                speculative: o.speculative,
+                acoustic: o.acoustic.clone(),
+                prior_decided: o.prior_decided,
+                probabilities: p.clone(),
+            }
+        })
+        .collect();
+    Ok(report)
+}
+
+/// Acoustic score recorded for a candidate the recognizer pruned (finite, so it survives JSON).
+const UNSCORED: f32 = -1e30;
+
+/// Population priors for `candidates` (none without a population table).
+pub fn population_priors(candidates: &[String], population: Option<&HashMap<String, u64>>) -> Priors<String> {
+    match population {
+        Some(pop) => Priors::from_population(
+            &candidates.iter().filter_map(|c| pop.get(c).map(|p| (c.clone(), *p))).collect::<Vec<_>>(),
+        ),
+        None => Priors::default(),
+    }
+}
+
+/// Rebuilds a report from recorded per-utterance acoustic scores (`ItemResult::acoustic`, as
+/// saved by `veertien speech eval --save-scores`), re-applying priors with `config`'s weights:
+/// the gate and the priors can be calibrated without running the model again. `priors` gives
+/// each utterance's priors; the items' `best`, `confidence`, `probabilities` and
+/// `prior_decided` are updated. Latency figures are the recorded ones.
+pub fn report_from_scores(
+    items: &mut [ItemResult],
+    priors: impl Fn(&ItemResult) -> Priors<String>,
+    config: &crate::RecognizerConfig,
+    gate: f32,
+    temperature: f32,
+) -> Report {
+    let mut outcomes = Vec::with_capacity(items.len());
+    for it in items.iter_mut() {
+        let keyed: Vec<(String, f32)> = it.candidates.iter().cloned().zip(it.acoustic.iter().copied()).collect();
+        let totals = crate::recognizer::combine(&keyed, &priors(it), config);
+        let argmax = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+        let best = argmax(&totals);
+        let p = softmax(&totals, temperature);
+        it.best = it.candidates[best].clone();
+
+        let acoustic_conf = softmax(&it.acoustic, temperature)[best];
+        it.prior_decided = crate::recognizer::prior_decided(argmax(&it.acoustic) != best, acoustic_conf, p[best], config);
+        it.confidence = p[best];
+        it.probabilities = p;
+        outcomes.push(Outcome {
+            prior_decided: it.prior_decided,
+            totals,
+            acoustic: it.acoustic.clone(),
+            expected_idx: it.candidates.iter().position(|c| c == &it.expected).unwrap_or(0),
+            best: it.best.clone(),
+            expected: it.expected.clone(),
+            latency_ms: it.latency_ms,
+            compute_ms: it.compute_ms,
+            speculative: it.speculative,
+        });
+    }
+    let mut r = summarise(&outcomes, gate, temperature);
+    r.latency_mode = "recorded".into();
+    r.items = items.to_vec();
+    r
+}
+
+/// Reads per-utterance results saved as JSON lines (`--save-scores`).
+pub fn read_scores(path: &Path) -> Result<Vec<ItemResult>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let it: ItemResult = serde_json::from_str(l).map_err(|e| Error::Manifest {
+                file: path.display().to_string(),
+                line: i + 1,
+                msg: format!("not a saved utterance result: {e}"),
+            })?;
+            if it.acoustic.len() != it.candidates.len() {
+                return Err(Error::Manifest {
+                    file: path.display().to_string(),
+                    line: i + 1,
+                    msg: format!("{} acoustic scores for {} candidates", it.acoustic.len(), it.candidates.len()),
+                });
+            }
+            Ok(it)
+        })
+        .collect()
 }
 
 fn summarise(outcomes: &[Outcome], gate: f32, temperature: f32) -> Report {
@@ -257,6 +492,8 @@ fn summarise(outcomes: &[Outcome], gate: f32, temperature: f32) -> Report {
     confusions.sort_by(|a, b| b.count.cmp(&a.count));
     let mut lat: Vec<f64> = outcomes.iter().map(|o| o.latency_ms).collect();
     lat.sort_by(f64::total_cmp);
+    let mut compute: Vec<f64> = outcomes.iter().map(|o| o.compute_ms).collect();
+    compute.sort_by(f64::total_cmp);
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     Report {
         n,
@@ -272,7 +509,12 @@ fn summarise(outcomes: &[Outcome], gate: f32, temperature: f32) -> Report {
         latency_p50_ms: percentile(&lat, 0.50),
         latency_p95_ms: percentile(&lat, 0.95),
         latency_max_ms: lat.last().copied().unwrap_or(0.0),
+        latency_mode: "batch".into(),
+        compute_p50_ms: percentile(&compute, 0.50),
+        compute_p95_ms: percentile(&compute, 0.95),
+        speculative_share: ratio(outcomes.iter().filter(|o| o.speculative).count(), n),
         confusions,
+        items: Vec::new(),
     }
 }
 
@@ -330,9 +572,13 @@ mod tests {
         Outcome {
             expected: format!("c{expected_idx}"),
             best: format!("c{best}"),
+            acoustic: totals.clone(),
+            prior_decided: false,
             totals,
             expected_idx,
             latency_ms: 100.0,
+            compute_ms: 100.0,
+            speculative: false,
         }
     }
 

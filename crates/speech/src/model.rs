@@ -7,27 +7,114 @@
 //! Unlike Whisper's fixed 30 s window the encoder runs on the real audio length only.
 
 use candle_core::{D, Device, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear, Module};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Module};
 
 use crate::ct2::Ct2Model;
 use crate::Error;
 
 const LN_EPS: f64 = 1e-5;
 
+/// Arithmetic of the large matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 weights (the CT2 float16 weights widened), gemm.
+    F32,
+    /// 8-bit weights (GGML q8_0, 32-value blocks with an f16 scale) for every linear layer and
+    /// the vocabulary projection; activations are quantised per row on the fly. On CPUs with
+    /// AVX512-VNNI / AVX-VNNI candle runs these as repacked integer dot products (vpdpbusd),
+    /// several times cheaper than f32 gemm on this model's shapes; elsewhere it falls back to
+    /// its AVX2 q8 kernels. Attention products and convolutions stay f32.
+    #[default]
+    Int8,
+}
+
+/// A linear layer in either precision (candle_nn::Linear is f32 only).
+///
+/// Int8 weights are split by output rows into two halves that run on the recognizer's two
+/// pool threads (`rayon::join`): candle's quantised kernels run on its own barrier pool,
+/// which the process keeps at one thread ([`crate::init_process`]) because its spinning
+/// workers waste a shared machine's cores; splitting here gets both cores back without it.
+struct Lin {
+    parts: Vec<QMatMul>,
+    b: Option<Tensor>,
+}
+
+impl Lin {
+    fn new(w: Tensor, b: Option<Tensor>, precision: Precision) -> candle_core::Result<Self> {
+        Ok(Lin { parts: weight_parts(w, precision)?, b })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = matmul_parts(&self.parts, x)?;
+        match &self.b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// `x · Wᵀ` over the row parts of `W`, the parts in parallel, concatenated on the last axis.
+fn matmul_parts(parts: &[QMatMul], x: &Tensor) -> candle_core::Result<Tensor> {
+    match parts {
+        [w] => forward_one(w, x),
+        [a, b] => {
+            let x = x.contiguous()?;
+            let (ya, yb) = rayon::join(|| forward_one(a, &x), || forward_one(b, &x));
+            Tensor::cat(&[&ya?, &yb?], x.rank() - 1)
+        }
+        _ => {
+            let ys = parts.iter().map(|w| forward_one(w, x)).collect::<candle_core::Result<Vec<_>>>()?;
+            Tensor::cat(&ys, x.rank() - 1)
+        }
+    }
+}
+
+fn forward_one(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
+    match w {
+        // The quantised kernel needs a contiguous left-hand side.
+        QMatMul::QTensor(_) => w.forward(&x.contiguous()?),
+        _ => w.forward(x),
+    }
+}
+
+/// `[n, k]` weight as matmul operands in the requested precision: int8 in two row halves when
+/// the shape allows (k a multiple of the q8_0 block, halves on the kernel's 16-row tiles),
+/// otherwise f32 in one piece.
+fn weight_parts(w: Tensor, precision: Precision) -> candle_core::Result<Vec<QMatMul>> {
+    let (n, k) = w.dims2()?;
+    if precision != Precision::Int8 || k % GgmlDType::Q8_0.block_size() != 0 {
+        return Ok(vec![QMatMul::Tensor(w)]);
+    }
+    // QTensor::quantize reads the storage from its start, ignoring a view's offset: quantise
+    // a fresh copy of each part.
+    let q = |w: &Tensor| {
+        let (rows, cols) = w.dims2()?;
+        let fresh = Tensor::from_vec(w.flatten_all()?.to_vec1::<f32>()?, (rows, cols), w.device())?;
+        QMatMul::from_qtensor(QTensor::quantize(&fresh, GgmlDType::Q8_0)?)
+    };
+    if n % 32 == 0 && n >= 64 {
+        let h = n / 2;
+        Ok(vec![q(&w.narrow(0, 0, h)?)?, q(&w.narrow(0, h, n - h)?)?])
+    } else {
+        Ok(vec![q(&w)?])
+    }
+}
+
 struct SelfAttention {
-    qkv: Linear,
-    out: Linear,
+    qkv: Lin,
+    out: Lin,
 }
 
 struct CrossAttention {
-    q: Linear,
-    kv: Linear,
-    out: Linear,
+    q: Lin,
+    kv: Lin,
+    out: Lin,
 }
 
 struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Lin,
+    fc2: Lin,
 }
 
 impl Mlp {
@@ -94,6 +181,10 @@ pub struct Whisper {
     enc_layers: Vec<EncoderLayer>,
     enc_ln: LayerNorm,
     tok_emb: Tensor,
+    precision: Precision,
+    /// The tied output projection restricted to the first `n` vocabulary entries, prepared
+    /// once ([`Whisper::prepare_projection`]) in the model's precision.
+    projection: Option<(usize, Vec<QMatMul>)>,
     dec_pos: Tensor,
     dec_layers: Vec<DecoderLayer>,
     dec_ln: LayerNorm,
@@ -105,13 +196,13 @@ pub struct Whisper {
     device: Device,
 }
 
-fn linear(m: &Ct2Model, p: &str, dev: &Device) -> Result<Linear, Error> {
+fn linear(m: &Ct2Model, p: &str, dev: &Device, precision: Precision) -> Result<Lin, Error> {
     let w = m.tensor(&format!("{p}/weight"), dev)?;
     let b = match m.variables.contains_key(&format!("{p}/bias")) {
         true => Some(m.tensor(&format!("{p}/bias"), dev)?),
         false => None,
     };
-    Ok(Linear::new(w, b))
+    Ok(Lin::new(w, b, precision)?)
 }
 
 fn layer_norm(m: &Ct2Model, p: &str, dev: &Device) -> Result<LayerNorm, Error> {
@@ -123,7 +214,7 @@ fn count_layers(m: &Ct2Model, prefix: &str) -> usize {
 }
 
 impl Whisper {
-    pub fn from_ct2(m: &Ct2Model, device: &Device) -> Result<Self, Error> {
+    pub fn from_ct2(m: &Ct2Model, device: &Device, precision: Precision) -> Result<Self, Error> {
         if m.spec != "WhisperSpec" {
             return Err(Error::Model(format!("model.bin holds a {} model, expected WhisperSpec", m.spec)));
         }
@@ -153,13 +244,13 @@ impl Whisper {
             enc_layers.push(EncoderLayer {
                 attn_ln: layer_norm(m, &format!("{p}/self_attention/layer_norm"), dev)?,
                 attn: SelfAttention {
-                    qkv: linear(m, &format!("{p}/self_attention/linear_0"), dev)?,
-                    out: linear(m, &format!("{p}/self_attention/linear_1"), dev)?,
+                    qkv: linear(m, &format!("{p}/self_attention/linear_0"), dev, precision)?,
+                    out: linear(m, &format!("{p}/self_attention/linear_1"), dev, precision)?,
                 },
                 mlp_ln: layer_norm(m, &format!("{p}/ffn/layer_norm"), dev)?,
                 mlp: Mlp {
-                    fc1: linear(m, &format!("{p}/ffn/linear_0"), dev)?,
-                    fc2: linear(m, &format!("{p}/ffn/linear_1"), dev)?,
+                    fc1: linear(m, &format!("{p}/ffn/linear_0"), dev, precision)?,
+                    fc2: linear(m, &format!("{p}/ffn/linear_1"), dev, precision)?,
                 },
             });
         }
@@ -169,19 +260,19 @@ impl Whisper {
             dec_layers.push(DecoderLayer {
                 self_ln: layer_norm(m, &format!("{p}/self_attention/layer_norm"), dev)?,
                 self_attn: SelfAttention {
-                    qkv: linear(m, &format!("{p}/self_attention/linear_0"), dev)?,
-                    out: linear(m, &format!("{p}/self_attention/linear_1"), dev)?,
+                    qkv: linear(m, &format!("{p}/self_attention/linear_0"), dev, precision)?,
+                    out: linear(m, &format!("{p}/self_attention/linear_1"), dev, precision)?,
                 },
                 cross_ln: layer_norm(m, &format!("{p}/attention/layer_norm"), dev)?,
                 cross: CrossAttention {
-                    q: linear(m, &format!("{p}/attention/linear_0"), dev)?,
-                    kv: linear(m, &format!("{p}/attention/linear_1"), dev)?,
-                    out: linear(m, &format!("{p}/attention/linear_2"), dev)?,
+                    q: linear(m, &format!("{p}/attention/linear_0"), dev, precision)?,
+                    kv: linear(m, &format!("{p}/attention/linear_1"), dev, precision)?,
+                    out: linear(m, &format!("{p}/attention/linear_2"), dev, precision)?,
                 },
                 mlp_ln: layer_norm(m, &format!("{p}/ffn/layer_norm"), dev)?,
                 mlp: Mlp {
-                    fc1: linear(m, &format!("{p}/ffn/linear_0"), dev)?,
-                    fc2: linear(m, &format!("{p}/ffn/linear_1"), dev)?,
+                    fc1: linear(m, &format!("{p}/ffn/linear_0"), dev, precision)?,
+                    fc2: linear(m, &format!("{p}/ffn/linear_1"), dev, precision)?,
                 },
             });
         }
@@ -198,6 +289,8 @@ impl Whisper {
             enc_layers,
             enc_ln: layer_norm(m, "encoder/layer_norm", dev)?,
             tok_emb,
+            precision,
+            projection: None,
             dec_pos,
             dec_layers,
             dec_ln: layer_norm(m, "decoder/layer_norm", dev)?,
@@ -342,9 +435,62 @@ impl Whisper {
     /// (tied output projection). Restricting the normalisation to text tokens + end-of-text
     /// mirrors Whisper's decoding, which suppresses the special tokens.
     pub fn log_probs(&self, hidden: &Tensor, n_norm: usize) -> candle_core::Result<Tensor> {
-        let w = self.tok_emb.narrow(0, 0, n_norm)?;
-        let logits = hidden.matmul(&w.t()?)?;
-        candle_nn::ops::log_softmax(&logits, D::Minus1)
+        candle_nn::ops::log_softmax(&self.logits(hidden, n_norm)?, D::Minus1)
+    }
+
+    /// [`Whisper::logits`] as one `Vec` per hidden state (row), each `n_norm` long, taken from
+    /// the projection's parts without an intermediate concatenation.
+    pub fn logit_rows(&self, hidden: &Tensor, n_norm: usize) -> candle_core::Result<Vec<Vec<f32>>> {
+        let parts: Vec<Vec<Vec<f32>>> = match &self.projection {
+            Some((n, proj)) if *n == n_norm => {
+                let x = hidden.contiguous()?;
+                match proj.as_slice() {
+                    [a, b] => {
+                        let (ya, yb) = rayon::join(|| forward_one(a, &x)?.to_vec2(), || forward_one(b, &x)?.to_vec2());
+                        vec![ya?, yb?]
+                    }
+                    ps => ps.iter().map(|w| forward_one(w, &x)?.to_vec2()).collect::<candle_core::Result<_>>()?,
+                }
+            }
+            _ => vec![self.logits(hidden, n_norm)?.to_vec2()?],
+        };
+        let rows = parts.first().map_or(0, |p| p.len());
+        Ok((0..rows)
+            .map(|r| {
+                let mut row = Vec::with_capacity(n_norm);
+                for p in &parts {
+                    let take = (n_norm - row.len()).min(p[r].len());
+                    row.extend_from_slice(&p[r][..take]);
+                }
+                row
+            })
+            .collect())
+    }
+
+    /// Unnormalised scores over the first `n_norm` vocabulary entries for hidden states `[N, d]`.
+    pub fn logits(&self, hidden: &Tensor, n_norm: usize) -> candle_core::Result<Tensor> {
+        match &self.projection {
+            Some((n, proj)) if *n == n_norm => matmul_parts(proj, hidden)?.narrow(D::Minus1, 0, n_norm),
+            _ => hidden.matmul(&self.tok_emb.narrow(0, 0, n_norm)?.t()?),
+        }
+    }
+
+    /// Prepares the output projection over the first `n_norm` vocabulary entries in the
+    /// model's precision (the vocabulary projection is a third of the decoder's work). Rows
+    /// are padded with zeros to two halves of the quantised kernel's 16-row tiles; the padding is cut off
+    /// again in [`Whisper::log_probs`].
+    pub fn prepare_projection(&mut self, n_norm: usize) -> candle_core::Result<()> {
+        let w = self.tok_emb.narrow(0, 0, n_norm.min(self.n_vocab))?;
+        let proj = match self.precision {
+            Precision::F32 => vec![QMatMul::Tensor(w.contiguous()?)],
+            Precision::Int8 => {
+                let pad = n_norm.div_ceil(32) * 32 - n_norm;
+                let w = if pad > 0 { Tensor::cat(&[&w, &Tensor::zeros((pad, self.d_model), w.dtype(), w.device())?], 0)? } else { w };
+                weight_parts(w, Precision::Int8)?
+            }
+        };
+        self.projection = Some((n_norm, proj));
+        Ok(())
     }
 
     pub fn device(&self) -> &Device {

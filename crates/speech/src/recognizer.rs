@@ -20,7 +20,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
@@ -28,7 +29,7 @@ use tokenizers::Tokenizer;
 
 use crate::audio::{self, LogMel};
 use crate::ct2::Ct2Model;
-use crate::model::{CrossKv, KvCache, Whisper};
+use crate::model::{CrossKv, KvCache, Precision, Whisper};
 use crate::Error;
 
 /// Tunables. Defaults are documented in docs/PERFORMANCE-speech.md.
@@ -43,7 +44,8 @@ pub struct RecognizerConfig {
     pub gate: f32,
     /// Weight of the log prior (population share) added to the acoustic score.
     pub prior_weight: f32,
-    /// Bonus (in log-likelihood units) for the caller's earlier confirmed choice.
+    /// Bonus (in log-likelihood units) for a candidate the caller confirmed once before;
+    /// `caller_bonus · log2(1 + n)` after `n` confirmations.
     pub caller_bonus: f32,
     /// Audio added after the utterance before encoding (Whisper expects some trailing context).
     pub tail_seconds: f32,
@@ -55,6 +57,14 @@ pub struct RecognizerConfig {
     /// skipped before the full pass. Off (`f32::INFINITY`) by default: at 8 nats it cost 3.6
     /// points of accuracy on the generated set for a 7% latency gain (docs/PERFORMANCE-speech.md).
     pub first_token_beam: f32,
+    /// Audio kept after the last loud frame, in ms (`None`: score the utterance as given).
+    /// Scoring only up to the end of speech makes the input independent of how long the VAD
+    /// waited (its hangover), which is what lets [`Utterance`] score while the caller is
+    /// silent but the VAD has not yet declared the end. 200 ms = the VAD's own tail.
+    pub end_tail_ms: Option<u32>,
+    /// Weights of the linear layers and the vocabulary projection (docs/PERFORMANCE-speech.md:
+    /// int8 cuts the compute per decision by about half for no measured loss in accuracy).
+    pub precision: Precision,
 }
 
 impl Default for RecognizerConfig {
@@ -62,29 +72,42 @@ impl Default for RecognizerConfig {
         Self {
             carriers: ["", "Gemeente", "Ik wil"].map(String::from).to_vec(),
             temperature: 1.7,
-            gate: 0.80,
+            // The dialogue's put-through threshold (veertien-ivr DialogueConfig::put_through).
+            gate: 0.95,
             prior_weight: 0.3,
             caller_bonus: 1.0,
             tail_seconds: 0.5,
             threads: 2,
             carrier_beam: 3.0,
             first_token_beam: f32::INFINITY,
+            end_tail_ms: Some(200),
+            precision: Precision::default(),
         }
     }
 }
 
 /// Optional prior knowledge about the answer, keyed like the candidates.
+///
+/// The total a candidate is ranked by is
+/// `acoustic + prior_weight · (log_prior − mean log_prior) + caller_bonus · ln(1 + n)`, where
+/// `n` is how often this caller confirmed that candidate before (`caller_history`, plus one
+/// for `caller_choice`). See [`combine`].
 #[derive(Debug, Clone)]
 pub struct Priors<K> {
     /// Log prior per key (e.g. log population share); missing keys get the mean of the others.
     pub log_prior: HashMap<K, f32>,
-    /// The caller's earlier confirmed choice for this area code, if known.
+    /// The caller's earlier confirmed choice for this area code, if known (counts as one
+    /// confirmation in `caller_history`).
     pub caller_choice: Option<K>,
+    /// How often this caller confirmed each municipality of this area code before (from the
+    /// call records: a put-through after "ja", a keypad choice or a confident answer that was
+    /// not corrected). Empty for a first-time or anonymous caller.
+    pub caller_history: HashMap<K, u32>,
 }
 
 impl<K> Default for Priors<K> {
     fn default() -> Self {
-        Self { log_prior: HashMap::new(), caller_choice: None }
+        Self { log_prior: HashMap::new(), caller_choice: None, caller_history: HashMap::new() }
     }
 }
 
@@ -93,8 +116,44 @@ impl<K: Clone + Eq + Hash> Priors<K> {
     pub fn from_population(pop: &[(K, u64)]) -> Self {
         let total: f64 = pop.iter().map(|(_, p)| *p as f64).sum::<f64>().max(1.0);
         let log_prior = pop.iter().map(|(k, p)| (k.clone(), ((*p as f64).max(1.0) / total).ln() as f32)).collect();
-        Self { log_prior, caller_choice: None }
+        Self { log_prior, ..Self::default() }
     }
+
+    /// Adds the caller's earlier confirmed choices (key, times confirmed).
+    pub fn with_history(mut self, history: impl IntoIterator<Item = (K, u32)>) -> Self {
+        for (k, n) in history {
+            *self.caller_history.entry(k).or_insert(0) += n;
+        }
+        self
+    }
+
+    /// Times the caller confirmed `key` before.
+    pub fn confirmations(&self, key: &K) -> u32 {
+        self.caller_history.get(key).copied().unwrap_or(0) + u32::from(self.caller_choice.as_ref() == Some(key))
+    }
+}
+
+/// Whether the priors, not the audio, decided an answer: another key wins on the audio alone,
+/// or the priors lifted an answer that the audio alone does not carry to the gate over it. A
+/// caller's history pointing at the wrong municipality must never put them through unasked.
+pub fn prior_decided(other_acoustic_winner: bool, acoustic_confidence: f32, confidence: f32, config: &RecognizerConfig) -> bool {
+    other_acoustic_winner || (acoustic_confidence < config.gate && confidence >= config.gate)
+}
+
+/// The ranking totals for keys with these acoustic scores under `priors` (see [`Priors`]).
+/// Exposed so evaluations can re-weigh recorded acoustic scores without the model.
+pub fn combine<K: Clone + Eq + Hash>(acoustic: &[(K, f32)], priors: &Priors<K>, config: &RecognizerConfig) -> Vec<f32> {
+    let known: Vec<f32> = acoustic.iter().filter_map(|(k, _)| priors.log_prior.get(k).copied()).collect();
+    let mean_prior = if known.is_empty() { 0.0 } else { known.iter().sum::<f32>() / known.len() as f32 };
+    acoustic
+        .iter()
+        .map(|(key, a)| {
+            let prior = priors.log_prior.get(key).copied().unwrap_or(mean_prior);
+            let n = priors.confirmations(key);
+            let bonus = if n > 0 { config.caller_bonus * (1.0 + n as f32).ln() / std::f32::consts::LN_2 } else { 0.0 };
+            a + config.prior_weight * (prior - mean_prior) + bonus
+        })
+        .collect()
 }
 
 /// Score of one candidate key.
@@ -116,6 +175,9 @@ pub struct Scored<K> {
 #[derive(Debug, Clone)]
 pub struct Ranked<K> {
     pub best: K,
+    /// The priors, not the audio, put `best` first (the acoustically best key is another).
+    /// Such an answer should be confirmed with the caller, never put through directly.
+    pub prior_decided: bool,
     pub confidence: f32,
     /// True when `confidence >= gate`.
     pub accepted: bool,
@@ -158,7 +220,7 @@ impl Recognizer {
             .map_err(|e| Error::Model(format!("thread pool: {e}")))?;
         let device = Device::Cpu;
         let ct2 = Ct2Model::load(&model_path)?;
-        let model = pool.install(|| Whisper::from_ct2(&ct2, &device))?;
+        let mut model = pool.install(|| Whisper::from_ct2(&ct2, &device, config.precision))?;
         drop(ct2);
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tok_path)
@@ -169,6 +231,7 @@ impl Recognizer {
         let prompt = vec![id("<|startoftranscript|>")?, id("<|nl|>")?, id("<|transcribe|>")?, id("<|notimestamps|>")?];
         let eot = id("<|endoftext|>")?;
         let n_norm = eot as usize + 1;
+        pool.install(|| model.prepare_projection(n_norm))?;
         let mut boundary_ids = vec![eot];
         for i in 0..eot {
             if let Some(t) = tokenizer.id_to_token(i) {
@@ -241,8 +304,60 @@ impl Recognizer {
         priors: &Priors<K>,
     ) -> Result<Ranked<K>, Error> {
         let start = Instant::now();
-        let samples = audio::resample_8k_to_16k(pcm_8k)?;
-        self.score_16k_from(start, &samples, phrases, priors)
+        let region = &pcm_8k[..self.speech_region_end(pcm_8k)];
+        self.score_region(start, region, phrases, priors, &AtomicBool::new(false))
+    }
+
+    /// Length of the part of an 8 kHz utterance that is scored: up to `end_tail_ms` after the
+    /// last loud frame ([`audio::speech_end`]), or all of it.
+    pub fn speech_region_end(&self, pcm_8k: &[i16]) -> usize {
+        self.tail_samples()
+            .and_then(|tail| audio::speech_end(&audio::frame_levels(pcm_8k), tail))
+            .map_or(pcm_8k.len(), |e| e.min(pcm_8k.len()))
+    }
+
+    fn tail_samples(&self) -> Option<usize> {
+        self.config.end_tail_ms.map(|ms| ms as usize * 8)
+    }
+
+    fn score_region<K: Clone + Eq + Hash>(
+        &self,
+        start: Instant,
+        region: &[i16],
+        phrases: &[(String, K)],
+        priors: &Priors<K>,
+        cancel: &AtomicBool,
+    ) -> Result<Ranked<K>, Error> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let samples = audio::resample_8k_to_16k(region)?;
+        self.score_16k_inner(start, &samples, phrases, priors, cancel)
+    }
+
+    /// Starts recognising an utterance while it is still being spoken. Push the caller's audio
+    /// as it arrives ([`Utterance::push`]); whenever the caller has been quiet for
+    /// `end_tail_ms`, the audio so far is scored in the background on this recognizer's
+    /// thread pool, so that by the time the VAD declares the end of speech (after its
+    /// hangover, 700 ms by default) the answer is usually ready. [`Utterance::finish`] with
+    /// the VAD's utterance returns exactly what [`Recognizer::score_with`] would, only sooner.
+    ///
+    /// Push the same audio the VAD's utterance will hold, from its first sample (pre-roll
+    /// included): the speculative result is reused only when the scored audio is identical.
+    /// Otherwise `finish` scores synchronously, which is correct but slower.
+    pub fn begin<K>(self: &Arc<Self>, phrases: Vec<(String, K)>, priors: Priors<K>) -> Utterance<K>
+    where
+        K: Clone + Eq + Hash + Send + Sync + 'static,
+    {
+        Utterance {
+            rec: self.clone(),
+            phrases: Arc::new(phrases),
+            priors: Arc::new(priors),
+            pcm: Vec::new(),
+            levels: Vec::new(),
+            job: None,
+            speculations: 0,
+        }
     }
 
     /// As `score_with`, for audio already at 16 kHz (f32 in [-1, 1]).
@@ -252,15 +367,16 @@ impl Recognizer {
         phrases: &[(String, K)],
         priors: &Priors<K>,
     ) -> Result<Ranked<K>, Error> {
-        self.score_16k_from(Instant::now(), samples, phrases, priors)
+        self.score_16k_inner(Instant::now(), samples, phrases, priors, &AtomicBool::new(false))
     }
 
-    fn score_16k_from<K: Clone + Eq + Hash>(
+    fn score_16k_inner<K: Clone + Eq + Hash>(
         &self,
         start: Instant,
         samples: &[f32],
         phrases: &[(String, K)],
         priors: &Priors<K>,
+        cancel: &AtomicBool,
     ) -> Result<Ranked<K>, Error> {
         if phrases.is_empty() {
             return Err(Error::NoCandidates);
@@ -289,7 +405,13 @@ impl Recognizer {
             let t0 = Instant::now();
             let (mel, n) = self.mel.compute(&padded)?;
             let t1 = Instant::now();
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             let enc = self.model.encode(&mel, n)?;
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             let cross = self.model.cross_kv(&enc)?;
             let t2 = Instant::now();
             let (cache, lp0) = self.prompt_state(&cross)?;
@@ -340,24 +462,24 @@ impl Recognizer {
                 }
             }
         }
-        let known: Vec<f32> = per_key.iter().filter_map(|(k, ..)| priors.log_prior.get(k).copied()).collect();
-        let mean_prior = if known.is_empty() { 0.0 } else { known.iter().sum::<f32>() / known.len() as f32 };
+        let totals = combine(&per_key.iter().map(|(k, _, _, a)| (k.clone(), *a)).collect::<Vec<_>>(), priors, &self.config);
         let mut scores: Vec<Scored<K>> = per_key
             .into_iter()
-            .map(|(key, pi, ci, acoustic)| {
-                let prior = priors.log_prior.get(&key).copied().unwrap_or(mean_prior);
-                let bonus = if priors.caller_choice.as_ref() == Some(&key) { self.config.caller_bonus } else { 0.0 };
-                let total = acoustic + self.config.prior_weight * (prior - mean_prior) + bonus;
-                Scored {
-                    key,
-                    phrase: phrases[pi].0.clone(),
-                    carrier: self.config.carriers[ci].clone(),
-                    acoustic,
-                    total,
-                    probability: 0.0,
-                }
+            .zip(totals)
+            .map(|((key, pi, ci, acoustic), total)| Scored {
+                key,
+                phrase: phrases[pi].0.clone(),
+                carrier: self.config.carriers[ci].clone(),
+                acoustic,
+                total,
+                probability: 0.0,
             })
             .collect();
+        let acoustic_best = scores
+            .iter()
+            .max_by(|a, b| a.acoustic.total_cmp(&b.acoustic))
+            .map(|s| s.key.clone())
+            .expect("at least one candidate");
         let probs = softmax(&scores.iter().map(|s| s.total).collect::<Vec<_>>(), self.config.temperature);
         for (s, p) in scores.iter_mut().zip(probs) {
             s.probability = p;
@@ -365,8 +487,14 @@ impl Recognizer {
         scores.sort_by(|a, b| b.total.total_cmp(&a.total));
         let best = scores[0].key.clone();
         let confidence = scores[0].probability;
+        let acoustic_confidence = {
+            let a: Vec<f32> = scores.iter().map(|s| s.acoustic).collect();
+            softmax(&a, self.config.temperature)[0]
+        };
+        let prior_decided = prior_decided(best != acoustic_best, acoustic_confidence, confidence, &self.config);
         Ok(Ranked {
             best,
+            prior_decided,
             confidence,
             accepted: confidence >= self.config.gate,
             scores,
@@ -521,19 +649,34 @@ impl Recognizer {
         let t0 = Instant::now();
         let (h, _) = self.model.decode_masked(&tokens, &positions, &mask, Some(cache), cross)?;
         let t1 = Instant::now();
-        let lp_t = self.model.log_probs(&h.squeeze(0)?, self.n_norm)?;
-        // log P(boundary) per node, reduced in candle (log-probs ≤ 0, so exp cannot overflow).
-        let bidx = Tensor::from_slice(&self.boundary_ids, self.boundary_ids.len(), dev)?;
-        let boundary: Vec<f32> = lp_t.index_select(&bidx, 1)?.exp()?.sum(1)?.log()?.to_vec1()?;
+        let rows = self.model.logit_rows(&h.squeeze(0)?, self.n_norm)?;
+        // Per node: log of the softmax normaliser and of the boundary tokens' mass, in one
+        // exp pass over the row (the full log-softmax matrix is never materialised).
+        use rayon::prelude::*;
+        let (lse, boundary): (Vec<f32>, Vec<f32>) = rows
+            .par_iter()
+            .map(|row| {
+                let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let total: f32 = row.iter().map(|&x| (x - m).exp()).sum();
+                let b: f32 = self.boundary_ids.iter().map(|&t| (row[t as usize] - m).exp()).sum();
+                let lse = m + total.ln();
+                (lse, m + b.ln() - lse)
+            })
+            .unzip();
         let boundary0 = log_sum_exp(self.boundary_ids.iter().map(|&t| lp0[t as usize]));
-        let lp: Vec<f32> = lp_t.flatten_all()?.to_vec1()?;
+        if std::env::var_os("VEERTIEN_SPEECH_TIMING").is_some() {
+            eprintln!(
+                "trie: {n} nodes, decoder layers {:.0} ms, vocabulary projection {:.0} ms",
+                (t1 - t0).as_secs_f64() * 1e3,
+                t1.elapsed().as_secs_f64() * 1e3
+            );
+        }
         tracing::trace!(
             nodes = n,
             decoder_ms = (t1 - t0).as_secs_f64() * 1e3,
             projection_ms = t1.elapsed().as_secs_f64() * 1e3,
             "trie pass"
         );
-        let nv = self.n_norm;
         Ok(seqs
             .iter()
             .map(|s| {
@@ -541,7 +684,7 @@ impl Recognizer {
                 for j in 0..s.len() {
                     total += if j == 0 { lp0[s[0] as usize] } else {
                         let r = node_of[&s[..j]];
-                        lp[r * nv + s[j] as usize]
+                        rows[r][s[j] as usize] - lse[r]
                     };
                 }
                 if !with_boundary {
@@ -577,6 +720,128 @@ impl Recognizer {
             }
             self.tokenizer.decode(&out, true).map_err(|e| Error::Model(format!("decode: {e}")))
         })
+    }
+}
+
+/// Background scoring of one stretch of an utterance.
+struct Job<K> {
+    /// Length of the scored audio (samples from the utterance's first sample).
+    end: usize,
+    cancel: Arc<AtomicBool>,
+    result: mpsc::Receiver<Result<Ranked<K>, Error>>,
+}
+
+/// An utterance being recognised while it is spoken; see [`Recognizer::begin`].
+///
+/// Dropping it cancels any background work (e.g. the caller hung up or pressed a key).
+pub struct Utterance<K> {
+    rec: Arc<Recognizer>,
+    phrases: Arc<Vec<(String, K)>>,
+    priors: Arc<Priors<K>>,
+    pcm: Vec<i16>,
+    levels: Vec<f32>,
+    job: Option<Job<K>>,
+    speculations: usize,
+}
+
+/// The outcome of [`Utterance::finish_detailed`].
+#[derive(Debug, Clone)]
+pub struct Finished<K> {
+    /// `ranked.latency` is the time from `finish` to the answer: the decision latency after
+    /// end of speech as the driver sees it.
+    pub ranked: Ranked<K>,
+    /// The answer came from the background scoring started during the caller's silence.
+    pub speculative: bool,
+    /// Time the scoring itself took (wherever it ran).
+    pub compute: Duration,
+    /// Background scorings started for this utterance (all but the last were superseded
+    /// because the caller went on speaking).
+    pub speculations: usize,
+}
+
+impl<K: Clone + Eq + Hash + Send + Sync + 'static> Utterance<K> {
+    /// Adds audio (8 kHz mono PCM16) as it arrives; never blocks on the model.
+    pub fn push(&mut self, pcm: &[i16]) {
+        self.pcm.extend_from_slice(pcm);
+        let done = self.levels.len() * audio::TRIM_FRAME;
+        self.levels.extend(audio::frame_levels(&self.pcm[done..]));
+        let Some(tail) = self.rec.tail_samples() else { return };
+        let Some(end) = audio::speech_end(&self.levels, tail) else { return };
+        if self.job.as_ref().is_some_and(|j| j.end != end) {
+            // The caller went on speaking: that stretch cannot be the answer any more.
+            self.cancel();
+        }
+        if self.job.is_none() && end <= self.pcm.len() {
+            self.speculate(end);
+        }
+    }
+
+    fn speculate(&mut self, end: usize) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (rec, phrases, priors) = (self.rec.clone(), self.phrases.clone(), self.priors.clone());
+        let region = self.pcm[..end].to_vec();
+        let flag = cancel.clone();
+        self.rec.pool.spawn(move || {
+            let r = rec.score_region(Instant::now(), &region, &phrases, &priors, &flag);
+            let _ = tx.send(r);
+        });
+        self.speculations += 1;
+        self.job = Some(Job { end, cancel, result: rx });
+    }
+
+    fn cancel(&mut self) {
+        if let Some(j) = self.job.take() {
+            j.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The audio pushed so far.
+    pub fn audio(&self) -> &[i16] {
+        &self.pcm
+    }
+
+    /// End of speech: the answer for the VAD's utterance `pcm` (what [`Recognizer::score_with`]
+    /// returns for it), from the background scoring when that covered the same audio.
+    /// Blocks until the answer is ready; call it off the async runtime (`spawn_blocking`).
+    pub fn finish(self, pcm: &[i16]) -> Result<Ranked<K>, Error> {
+        self.finish_detailed(pcm).map(|f| f.ranked)
+    }
+
+    /// [`Self::finish`] with where the answer came from and what it cost.
+    pub fn finish_detailed(mut self, pcm: &[i16]) -> Result<Finished<K>, Error> {
+        let start = Instant::now();
+        let end = self.rec.speech_region_end(pcm);
+        let speculations = self.speculations;
+        if let Some(job) = self.job.take() {
+            if job.end == end && self.pcm.get(..end) == Some(&pcm[..end]) {
+                match job.result.recv() {
+                    Ok(Ok(mut ranked)) => {
+                        let compute = ranked.latency;
+                        ranked.latency = start.elapsed();
+                        return Ok(Finished { ranked, speculative: true, compute, speculations });
+                    }
+                    Ok(Err(Error::Cancelled)) | Err(_) => {}
+                    Ok(Err(e)) => return Err(e),
+                }
+            } else {
+                job.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        let t = Instant::now();
+        let mut ranked =
+            self.rec.score_region(start, &pcm[..end], &self.phrases, &self.priors, &AtomicBool::new(false))?;
+        let compute = t.elapsed();
+        ranked.latency = start.elapsed();
+        Ok(Finished { ranked, speculative: false, compute, speculations })
+    }
+}
+
+impl<K> Drop for Utterance<K> {
+    fn drop(&mut self) {
+        if let Some(j) = self.job.take() {
+            j.cancel.store(true, Ordering::Relaxed);
+        }
     }
 }
 

@@ -3,19 +3,19 @@
 //! a notice and returns. CI installs the model, so there they run.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use veertien_speech::{audio, default_model_dir, is_installed, Priors, Recognizer};
 
-fn recognizer() -> Option<&'static Recognizer> {
-    static REC: OnceLock<Option<Recognizer>> = OnceLock::new();
+fn recognizer() -> Option<&'static Arc<Recognizer>> {
+    static REC: OnceLock<Option<Arc<Recognizer>>> = OnceLock::new();
     REC.get_or_init(|| {
         let dir = default_model_dir();
         if !is_installed(&dir) {
             eprintln!("NOTICE: speech model not installed in {} — skipping model tests", dir.display());
             return None;
         }
-        Some(Recognizer::load(&dir).expect("model is installed but does not load"))
+        Some(Arc::new(Recognizer::load(&dir).expect("model is installed but does not load")))
     })
     .as_ref()
 }
@@ -94,7 +94,7 @@ fn caller_choice_and_population_priors_shift_the_totals() {
     let cands = group("0113");
     let audio = pcm("goes.wav");
     let plain = rec.score(&audio, &cands).unwrap();
-    let priors = Priors { log_prior: Default::default(), caller_choice: Some("Borsele".to_string()) };
+    let priors = Priors { caller_choice: Some("Borsele".to_string()), ..Priors::default() };
     let with = rec.score_with(&audio, &cands, &priors).unwrap();
     let total = |r: &veertien_speech::Ranked<String>, k: &str| r.scores.iter().find(|s| s.key == k).unwrap().total;
     let bonus = rec.config().caller_bonus;
@@ -106,4 +106,60 @@ fn caller_choice_and_population_priors_shift_the_totals() {
     let d_goes = total(&r, "Goes") - total(&plain, "Goes");
     let d_nb = total(&r, "Noord-Beveland") - total(&plain, "Noord-Beveland");
     assert!(d_goes > d_nb);
+}
+
+/// Pushes `pcm` in 20 ms frames, then `quiet_ms` of silence (the rest of the VAD's hangover).
+fn stream(u: &mut veertien_speech::Utterance<String>, pcm: &[i16], quiet_ms: usize) {
+    for f in pcm.chunks(160) {
+        u.push(f);
+    }
+    for _ in 0..quiet_ms / 20 {
+        u.push(&[0; 160]);
+    }
+}
+
+#[test]
+fn streamed_utterance_is_scored_during_the_hangover_with_the_same_answer() {
+    let Some(rec) = recognizer() else { return };
+    let cands = group("0113");
+    let audio = pcm("kapelle.wav");
+    let batch = rec.score(&audio, &cands).unwrap();
+    let mut u = rec.begin(cands.clone(), Priors::default());
+    stream(&mut u, &audio, 500);
+    let f = u.finish_detailed(&audio).unwrap();
+    assert!(f.speculative, "the answer should come from the scoring started in the silence");
+    assert_eq!(f.speculations, 1);
+    assert_eq!(f.ranked.best, "Kapelle");
+    assert_eq!(f.ranked.best, batch.best);
+    assert!((f.ranked.confidence - batch.confidence).abs() < 1e-4, "{} vs {}", f.ranked.confidence, batch.confidence);
+}
+
+#[test]
+fn a_caller_who_goes_on_speaking_supersedes_the_early_scoring() {
+    let Some(rec) = recognizer() else { return };
+    let cands = group("023");
+    // "Haarlem" … pause … "Haarlemmermeer": the first stretch is scored in the pause, but the
+    // answer must be for the whole utterance.
+    let mut audio = pcm("haarlem.wav");
+    audio.extend(vec![0i16; 8 * 400]);
+    audio.extend(pcm("haarlemmermeer.wav"));
+    let batch = rec.score(&audio, &cands).unwrap();
+    let mut u = rec.begin(cands.clone(), Priors::default());
+    stream(&mut u, &audio, 500);
+    let f = u.finish_detailed(&audio).unwrap();
+    assert!(f.speculations >= 2, "{} speculations", f.speculations);
+    assert!(f.speculative);
+    assert_eq!(f.ranked.best, batch.best);
+    assert!((f.ranked.confidence - batch.confidence).abs() < 1e-4);
+}
+
+#[test]
+fn finishing_with_other_audio_than_was_pushed_scores_that_audio() {
+    let Some(rec) = recognizer() else { return };
+    let cands = group("0113");
+    let mut u = rec.begin(cands.clone(), Priors::default());
+    stream(&mut u, &pcm("goes.wav"), 500);
+    let f = u.finish_detailed(&pcm("kapelle.wav")).unwrap();
+    assert!(!f.speculative);
+    assert_eq!(f.ranked.best, "Kapelle");
 }
