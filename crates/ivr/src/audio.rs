@@ -45,7 +45,7 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
-fn item(lang: Lang, kind: PieceKind, text: String) -> AudioItem {
+pub(crate) fn item(lang: Lang, kind: PieceKind, text: String) -> AudioItem {
     let k = match kind {
         PieceKind::Phrase => "phrase",
         PieceKind::Name => "name",
@@ -97,15 +97,135 @@ pub fn audio_plan(plan: &Plan, langs: &[Lang]) -> Vec<AudioItem> {
                 ));
             }
         }
+        // The other words read-out numbers use ("uur", "vanaf", "o'clock"): a number piece is
+        // played word by word from these.
+        let mut extra: Vec<String> = [(0, 8, 0), (0, 8, 5), (0, 8, 30)]
+            .into_iter()
+            .flat_map(|opens| {
+                Prompt::Closed {
+                    name: String::new(),
+                    opens: Some(opens),
+                }
+                .pieces(lang)
+            })
+            .filter(|p| p.kind == PieceKind::Number)
+            .flat_map(|p| number_words(&p.text).map(str::to_string).collect::<Vec<_>>())
+            .filter(|w| !out.iter().any(|i| i.lang == lang && i.text == *w))
+            .collect();
+        extra.sort();
+        extra.dedup();
+        out.extend(
+            extra
+                .into_iter()
+                .map(|w| item(lang, PieceKind::Number, w)),
+        );
     }
     out
+}
+
+/// The words of a read-out number ("nul twee drie, vijfenzeventig." → nul, twee, drie,
+/// vijfenzeventig): each has its own audio piece.
+pub fn number_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, ',' | '.' | '?' | '!' | ':' | ';')))
+        .filter(|w| !w.is_empty())
+}
+
+/// How pieces are synthesised; part of every manifest entry, so a change rebuilds the files.
+pub const SYNTH_PARAMS: &str = "espeak-ng -s 150 | sox -r 8000 -c 1 -b 16 -e signed-integer";
+
+/// The manifest's name inside a prompts directory.
+pub const MANIFEST: &str = "manifest.json";
+
+/// One built file, as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ManifestEntry {
+    pub file: String,
+    pub lang: Lang,
+    pub kind: PieceKind,
+    pub text: String,
+    pub voice: String,
+    pub params: String,
+    /// SHA-256 of the WAV file: a truncated or edited file is rebuilt.
+    pub sha256: String,
+}
+
+/// `manifest.json`: what every generated file holds. Entries of files no longer wanted (a
+/// narrower `--lang`, a renamed municipality) are kept, so building a subset never forgets
+/// what was built before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub entries: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// Reads `<dir>/manifest.json`; a missing file is an empty manifest.
+    pub fn read(dir: &Path) -> Result<Manifest, BuildError> {
+        let path = dir.join(MANIFEST);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| BuildError::Manifest {
+                path,
+                line: e.line(),
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(source) => Err(BuildError::Io { path, source }),
+        }
+    }
+
+    fn write(&self, dir: &Path) -> Result<(), BuildError> {
+        let path = dir.join(MANIFEST);
+        let tmp = dir.join("manifest.json.tmp");
+        let text = serde_json::to_string_pretty(self).map_err(|e| BuildError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    pub fn get(&self, file: &str) -> Option<&ManifestEntry> {
+        self.entries.iter().find(|e| e.file == file)
+    }
+}
+
+/// SHA-256 of a file's bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `it` is built under `out` exactly as the manifest says (same text, voice and
+/// synthesis parameters, file unchanged since).
+pub fn up_to_date(it: &AudioItem, out: &Path, manifest: &Manifest) -> bool {
+    let Some(e) = manifest.get(&it.file) else {
+        return false;
+    };
+    if e.text != it.text || e.voice != voice(it.lang) || e.params != SYNTH_PARAMS {
+        return false;
+    }
+    std::fs::read(out.join(&it.file)).is_ok_and(|b| sha256_hex(&b) == e.sha256)
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct BuildReport {
     pub generated: usize,
+    /// Already built and unchanged: skipped.
     pub cached: usize,
-    pub recorded: usize,
+    /// Bytes of audio of all items (generated and cached).
+    pub bytes: u64,
+}
+
+/// Progress of [`build`], reported once per item.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildProgress<'a> {
+    pub done: usize,
+    pub total: usize,
+    pub item: &'a AudioItem,
+    pub generated: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +245,12 @@ pub enum BuildError {
     },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{path} line {line}: not a prompts manifest: {message}")]
+    Manifest {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
@@ -134,37 +260,74 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
     }
 }
 
-/// Produce every item's audio under `out`, skipping files already there (the cache), and
-/// copying a recording from `recorded` (same relative path) when one exists.
+/// Produce every item's audio under `out`, skipping the ones [`up_to_date`], and record them
+/// in `out/manifest.json` (written after every 50 items too, so an interrupted build keeps
+/// what it made). A municipality's own recordings are not copied here: the
+/// [`PromptLibrary`](crate::library::PromptLibrary) reads them from `out/custom/` when it plays.
 pub fn build(
     items: &[AudioItem],
     out: &Path,
-    recorded: Option<&Path>,
+    mut progress: impl FnMut(BuildProgress<'_>),
 ) -> Result<BuildReport, BuildError> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let mut manifest = Manifest::read(out)?;
     let mut report = BuildReport::default();
-    for it in items {
+    let mut unsaved = 0usize;
+    for (i, it) in items.iter().enumerate() {
         let dest = out.join(&it.file);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
-        if let Some(rec) = recorded.map(|r| r.join(&it.file)).filter(|p| p.is_file()) {
-            std::fs::copy(&rec, &dest).map_err(io_err(&rec))?;
-            report.recorded += 1;
-            continue;
-        }
-        if dest.is_file() {
+        let generated = if up_to_date(it, out, &manifest) {
             report.cached += 1;
-            continue;
-        }
-        synthesise(&it.text, it.lang, &dest)?;
-        report.generated += 1;
+            false
+        } else {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+            }
+            synthesise(&it.text, it.lang, &dest)?;
+            let bytes = std::fs::read(&dest).map_err(io_err(&dest))?;
+            let entry = ManifestEntry {
+                file: it.file.clone(),
+                lang: it.lang,
+                kind: it.kind,
+                text: it.text.clone(),
+                voice: voice(it.lang).to_string(),
+                params: SYNTH_PARAMS.to_string(),
+                sha256: sha256_hex(&bytes),
+            };
+            match manifest.entries.iter_mut().find(|e| e.file == it.file) {
+                Some(e) => *e = entry,
+                None => manifest.entries.push(entry),
+            }
+            report.generated += 1;
+            unsaved += 1;
+            if unsaved >= 50 {
+                manifest.write(out)?;
+                unsaved = 0;
+            }
+            true
+        };
+        report.bytes += std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+        progress(BuildProgress {
+            done: i + 1,
+            total: items.len(),
+            item: it,
+            generated,
+        });
     }
-    let index = serde_json::to_string_pretty(items).map_err(|e| BuildError::Io {
-        path: out.join("index.json"),
-        source: e.into(),
-    })?;
-    std::fs::write(out.join("index.json"), index).map_err(io_err(&out.join("index.json")))?;
+    manifest.entries.sort_by(|a, b| a.file.cmp(&b.file));
+    manifest.write(out)?;
     Ok(report)
+}
+
+/// Whether espeak-ng and sox can be run (prompt audio can be synthesised here).
+pub fn tools_available() -> bool {
+    ["espeak-ng", "sox"].iter().all(|t| {
+        Command::new(t)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    })
 }
 
 fn run(tool: &'static str, cmd: &mut Command, text: &str) -> Result<(), BuildError> {

@@ -9,8 +9,11 @@
 //! [`prompts`] holds the prompt texts (Dutch, English, Frisian) as data, assembled from pieces
 //! (phrase + name + phrase) so audio for fixed phrases and for names can be generated once.
 
+pub mod announce;
 pub mod audio;
 pub mod dialogue;
+pub mod driver;
+pub mod library;
 pub mod prompts;
 pub mod spoken;
 
@@ -18,4 +21,9 @@ pub use dialogue::{
     Action, AnnounceKind, Dialogue, DialogueConfig, DialogueLog, DialogueOutcome, Event, Grammar,
     Input, LogEntry, LogWhat,
 };
+pub use driver::{
+    IvrLimits, IvrResult, IvrSetup, IvrStats, NameScope, NameScore, NameScorer, PlanAndSettings,
+    PlanView, RecognizerScorer, ScoreError, Signal, run,
+};
+pub use library::{LibraryError, PromptLibrary, Rendered};
 pub use prompts::{MenuItem, Piece, PieceKind, Prompt, prompt_lang};

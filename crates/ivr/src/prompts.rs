@@ -69,9 +69,14 @@ pub enum Prompt {
     Operator,
     /// No choice could be made: tell the caller what to do instead, and say goodbye.
     NoChoice,
+    /// The chosen municipality did not answer (busy, no answer, unreachable on every route
+    /// step) after the caller was already answered by the IVR: say so and say goodbye.
+    Unreachable {
+        name: String,
+    },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PieceKind {
     /// A fixed phrase of the prompt set: generate once per language.
@@ -143,6 +148,7 @@ impl Prompt {
             Prompt::Calamity { .. } => "calamity",
             Prompt::Operator => "operator",
             Prompt::NoChoice => "no_choice",
+            Prompt::Unreachable { .. } => "unreachable",
         }
     }
 
@@ -308,6 +314,16 @@ impl Prompt {
                 "Unfortunately we could not determine your municipality. Please call your municipality's general number. Goodbye.",
                 "It is spitigernôch net slagge om jo gemeente te kiezen. Skilje it algemiene nûmer fan jo gemeente. Oant sjen.",
             )],
+            Prompt::Unreachable { name: n } => vec![
+                t(l, "De gemeente", "The municipality of", "De gemeente"),
+                name(n),
+                t(
+                    l,
+                    "is op dit moment niet bereikbaar. Probeert u het later nog eens. Tot ziens.",
+                    "cannot be reached at the moment. Please try again later. Goodbye.",
+                    "is op dit stuit net te berikken. Besykje it letter noch ris. Oant sjen.",
+                ),
+            ],
         }
     }
 
@@ -373,6 +389,9 @@ impl Prompt {
             },
             Prompt::Operator,
             Prompt::NoChoice,
+            Prompt::Unreachable {
+                name: String::new(),
+            },
         ];
         let mut out: Vec<String> = samples
             .iter()

@@ -56,7 +56,7 @@ fn generated_audio_is_8khz_mono_pcm16_and_cached() {
         .collect();
     assert!(items.len() >= 6, "{items:?}");
     let out = std::env::temp_dir().join(format!("veertien-ivr-audio-{}", std::process::id()));
-    let first = build(&items, &out, None).unwrap();
+    let first = build(&items, &out, |_| {}).unwrap();
     assert_eq!(first.generated, items.len());
     for it in &items {
         let wav = std::fs::read(out.join(&it.file)).unwrap();
@@ -74,7 +74,14 @@ fn generated_audio_is_8khz_mono_pcm16_and_cached() {
             it.text
         );
     }
-    let second = build(&items, &out, None).unwrap();
+    let second = build(&items, &out, |_| {}).unwrap();
     assert_eq!((second.generated, second.cached), (0, items.len()));
+    // A damaged file no longer matches the manifest's hash and is made again.
+    std::fs::write(out.join(&items[0].file), b"RIFF").unwrap();
+    let third = build(&items, &out, |_| {}).unwrap();
+    assert_eq!((third.generated, third.cached), (1, items.len() - 1));
+    let manifest = veertien_ivr::audio::Manifest::read(&out).unwrap();
+    let e = manifest.get(&items[0].file).unwrap();
+    assert_eq!((e.text.as_str(), e.voice.as_str()), (items[0].text.as_str(), "nl"));
     let _ = std::fs::remove_dir_all(&out);
 }

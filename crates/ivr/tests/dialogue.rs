@@ -71,6 +71,16 @@ impl<'a> Call<'a> {
         })
     }
 
+    /// Asserts the dialogue asks "Bedoelt u `name`?" and answers yes with key 1.
+    fn yes_to(&mut self, name: &str) -> Vec<Action> {
+        let (prompts, text) = self.last_prompt();
+        assert!(
+            matches!(&prompts[..], [Prompt::Confirm { name: n }] if n == name),
+            "expected \"Bedoelt u {name}?\", got {text:?}"
+        );
+        self.key('1')
+    }
+
     fn key(&mut self, k: char) -> Vec<Action> {
         self.send(Event::Dtmf { key: k })
     }
@@ -335,10 +345,13 @@ fn without_an_operator_the_menu_repeats_and_then_a_clear_goodbye_ends_the_call()
 fn haarlemmermeer_on_023_never_reaches_haarlem_and_when_not_connected_its_number_is_read_out() {
     let defaults = Settings::defaults(plan());
     let mut c = Call::new("023", &defaults, DialogueConfig::default());
+    // Prefix names are never put through unasked, however sure the recogniser is.
     c.heard("Haarlemmermeer", 0.95);
+    c.yes_to("Haarlemmermeer");
     assert_eq!(delivered(c.outcome()), "Haarlemmermeer");
     let mut c = Call::new("023", &defaults, DialogueConfig::default());
-    c.heard("Haarlem", 0.95);
+    c.heard("Haarlem", 0.99);
+    c.yes_to("Haarlem");
     assert_eq!(delivered(c.outcome()), "Haarlem");
 
     let hm = id("Haarlemmermeer");
@@ -348,6 +361,9 @@ fn haarlemmermeer_on_023_never_reaches_haarlem_and_when_not_connected_its_number
     for code in ["023", "020"] {
         let mut c = Call::new(code, &s, DialogueConfig::default());
         c.heard("Haarlemmermeer", 0.95);
+        if code == "023" {
+            c.yes_to("Haarlemmermeer");
+        }
         let (prompts, text) = c.last_prompt();
         assert!(
             matches!(&prompts[..], [Prompt::NotConnected { .. }]),
@@ -372,6 +388,8 @@ fn epe_said_on_deventers_0570_is_told_14_0578_or_forwarded_never_deventer() {
     let s = Settings::defaults(plan());
     let mut c = Call::new("0570", &s, DialogueConfig::default());
     c.heard("Epe", 0.95);
+    // A three-letter name is always confirmed first.
+    c.yes_to("Epe");
     let (_, text) = c.last_prompt();
     assert_eq!(
         text,
@@ -393,21 +411,26 @@ fn epe_said_on_deventers_0570_is_told_14_0578_or_forwarded_never_deventer() {
     };
     let mut c = Call::new("0570", &s, config);
     c.heard("Epe", 0.95);
+    c.yes_to("Epe");
     assert_eq!(delivered(c.outcome()), "Epe");
-    // On Epe's own code it is simply Epe.
+    // On Epe's own code it is Epe, still confirmed (short name).
     let mut c = Call::new("0578", &s, DialogueConfig::default());
     c.heard("gemeente Epe", 0.95);
+    c.yes_to("Epe");
     assert_eq!(delivered(c.outcome()), "Epe");
 }
 
 #[test]
 fn velp_is_settled_by_the_area_code_or_asked() {
     let s = Settings::defaults(plan());
+    // A place name with a namesake elsewhere is confirmed, never put through unasked.
     let mut c = Call::new("026", &s, DialogueConfig::default());
-    c.heard("Velp", 0.95);
+    c.heard("Velp", 0.99);
+    c.yes_to("Rheden");
     assert_eq!(delivered(c.outcome()), "Rheden");
     let mut c = Call::new("0485", &s, DialogueConfig::default());
-    c.heard("Velp", 0.95);
+    c.heard("Velp", 0.99);
+    c.yes_to("Land van Cuijk");
     assert_eq!(delivered(c.outcome()), "Land van Cuijk");
 
     // On a third code both are strangers: which Velp? Then the caller is told its number.
@@ -575,4 +598,76 @@ fn outside_opening_hours_the_caller_hears_when_the_municipality_opens_again() {
         ),
         "{end:?}"
     );
+}
+
+#[test]
+fn after_a_no_no_spoken_answer_is_put_through_unasked_and_the_rejected_name_is_not_proposed_again() {
+    let s = Settings::defaults(plan());
+    let mut c = Call::new("0113", &s, DialogueConfig::default());
+    c.heard("Goes", 0.7);
+    let (prompts, _) = c.last_prompt();
+    assert!(matches!(&prompts[..], [Prompt::Confirm { name }] if name == "Goes"), "{prompts:?}");
+    c.heard("nee", 0.9);
+    // The keypad menu, with speech still allowed.
+    let (prompts, _) = c.last_prompt();
+    assert!(prompts.iter().any(|p| matches!(p, Prompt::Menu { .. })), "{prompts:?}");
+    // A very confident second answer is still confirmed ...
+    c.heard("Kapelle", 0.99);
+    c.yes_to("Kapelle");
+    assert_eq!(delivered(c.outcome()), "Kapelle");
+    let log = c.d.log();
+    assert_eq!(log.corrections, 1);
+    assert_eq!(log.recognised_first_time, Some(false));
+    let v: serde_json::Value = serde_json::from_str(&log.to_json()).unwrap();
+    assert_eq!(v["corrections"], 1);
+    assert_eq!(v["recognised_first_time"], false);
+
+    // ... and the name just rejected is not proposed again: the caller gets the menu.
+    let mut c = Call::new("0113", &s, DialogueConfig::default());
+    c.heard("Goes", 0.7);
+    c.key('2');
+    c.heard("Goes", 0.99);
+    let (prompts, _) = c.last_prompt();
+    assert!(prompts.iter().any(|p| matches!(p, Prompt::Menu { .. })), "{prompts:?}");
+    assert!(c.outcome().is_none());
+}
+
+#[test]
+fn a_small_margin_to_the_runner_up_or_a_prior_decision_asks_first() {
+    let s = Settings::defaults(plan());
+    let config = DialogueConfig { put_through: 0.8, put_through_margin: 0.8, ..DialogueConfig::default() };
+    let ranked = |top: Vec<(&str, f32)>, prior_decided: bool| Event::HeardRanked {
+        text: top[0].0.to_string(),
+        confidence: top[0].1,
+        top: top.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
+        prior_decided,
+    };
+    // 0.85 vs 0.10: margin 0.75 < 0.8 → confirm.
+    let mut c = Call::new("0113", &s, config.clone());
+    c.send(ranked(vec![("Kapelle", 0.85), ("Goes", 0.10), ("Borsele", 0.05)], false));
+    c.yes_to("Kapelle");
+    assert_eq!(delivered(c.outcome()), "Kapelle");
+    // 0.95 vs 0.03: through directly, and that counts as recognised first time.
+    let mut c = Call::new("0113", &s, config.clone());
+    c.send(ranked(vec![("Kapelle", 0.95), ("Goes", 0.03), ("Borsele", 0.02)], false));
+    assert_eq!(delivered(c.outcome()), "Kapelle");
+    assert_eq!(c.d.log().recognised_first_time, Some(true));
+    assert_eq!(c.d.log().corrections, 0);
+    // The same, but the caller's history decided it: confirm.
+    let mut c = Call::new("0113", &s, config);
+    c.send(ranked(vec![("Kapelle", 0.95), ("Goes", 0.03), ("Borsele", 0.02)], true));
+    c.yes_to("Kapelle");
+    assert_eq!(delivered(c.outcome()), "Kapelle");
+}
+
+#[test]
+fn keys_only_calls_have_no_recognised_first_time_key() {
+    let s = Settings::defaults(plan());
+    let decision = ask("0113", &s);
+    let mut c = Call::new("0113", &s, DialogueConfig::default());
+    c.key(digit_of(&decision, "Goes"));
+    assert_eq!(delivered(c.outcome()), "Goes");
+    let v: serde_json::Value = serde_json::from_str(&c.d.log().to_json()).unwrap();
+    assert!(v.get("recognised_first_time").is_none(), "{v}");
+    assert_eq!(v["corrections"], 0);
 }
