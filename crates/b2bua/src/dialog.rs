@@ -2,8 +2,10 @@
 
 use crate::msg::{Method, NameAddr, OutRequest};
 
+/// One dialog as a UAS or UAC sees it. Public so a driver that answers a call itself (the
+/// IVR in front of a bridge) builds its in-dialog requests (BYE, REFER) by the same rules.
 #[derive(Debug, Clone)]
-pub(crate) struct Dialog {
+pub struct Dialog {
     pub call_id: String,
     /// Our side: the From we put in requests we send (with our tag).
     pub local: NameAddr,
@@ -18,6 +20,21 @@ pub(crate) struct Dialog {
 }
 
 impl Dialog {
+    /// The dialog we create by answering `invite` with To-tag `local_tag` (RFC 3261 12.1.1):
+    /// the route set is the Record-Route in order, the remote target its Contact.
+    pub fn uas(invite: &crate::msg::InRequest, local_tag: &str, local_contact: &str) -> Dialog {
+        Dialog {
+            call_id: invite.call_id.clone(),
+            local: NameAddr { tag: Some(local_tag.to_owned()), ..invite.to.clone() },
+            remote: invite.from.clone(),
+            remote_target: invite.contact.clone().unwrap_or_else(|| invite.from.uri.clone()),
+            route_set: invite.record_route.clone(),
+            local_cseq: 0,
+            remote_cseq: Some(invite.cseq),
+            local_contact: local_contact.to_owned(),
+        }
+    }
+
     /// A new in-dialog request with the next CSeq (RFC 3261 12.2.1.1).
     pub fn request(&mut self, method: Method) -> OutRequest {
         self.local_cseq = self.local_cseq.wrapping_add(1).max(1);

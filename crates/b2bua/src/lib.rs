@@ -27,6 +27,7 @@ mod types;
 mod wire;
 
 pub use call::Call;
+pub use dialog::Dialog;
 pub use msg::{Body, InRequest, InResponse, Method, NameAddr, OutRequest, OutResponse};
 pub use route::{PlannedRoute, plan_route};
 pub use types::*;

@@ -169,7 +169,7 @@ pub struct RtpRelay {
     cmd: mpsc::Sender<Command>,
     counters: Arc<[Counters; 2]>,
     local: [SocketAddr; 2],
-    task: JoinHandle<()>,
+    task: JoinHandle<[MediaSocket; 2]>,
 }
 
 impl RtpRelay {
@@ -199,9 +199,16 @@ impl RtpRelay {
 
     /// Stops relaying, frees both ports and returns the final counters.
     pub async fn stop(self) -> RelayStats {
+        self.stop_keep().await.0
+    }
+
+    /// Stops relaying and hands both sockets back, still bound (`[a, b]`; `None` only if the
+    /// relay task panicked): the IVR plays a closing message to a caller whose bridge failed
+    /// on the same port its SDP announced.
+    pub async fn stop_keep(self) -> (RelayStats, Option<[MediaSocket; 2]>) {
         let _ = self.cmd.send(Command::Stop).await;
-        let _ = self.task.await;
-        RelayStats { a_to_b: self.counters[0].snapshot(), b_to_a: self.counters[1].snapshot() }
+        let sockets = self.task.await.ok();
+        (RelayStats { a_to_b: self.counters[0].snapshot(), b_to_a: self.counters[1].snapshot() }, sockets)
     }
 }
 
@@ -226,7 +233,7 @@ async fn run(
     counters: Arc<[Counters; 2]>,
     mut cmds: mpsc::Receiver<Command>,
     events: mpsc::Sender<RelayEvent>,
-) {
+) -> [MediaSocket; 2] {
     let now = Instant::now();
     let mut legs = peers.map(|peer| LegState { peer, latched: None, last_rx: now, timeout_reported: false, loss: LossCounter::default() });
     let mut bufs = [vec![0u8; 2048], vec![0u8; 2048]];
@@ -326,6 +333,7 @@ async fn run(
             Err(e) => tracing::debug!(%dst, error = %e, "relay send failed"),
         }
     }
+    sockets
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ enum Command {
     StopPrompts,
     InjectDtmf(Digit),
     Update(Negotiated),
+    SpeechBargeIn(bool),
     Close,
 }
 
@@ -119,6 +120,13 @@ impl SessionHandle {
     pub async fn update(&self, negotiated: Negotiated) -> Result<(), SessionClosed> {
         self.send(Command::Update(negotiated)).await
     }
+
+    /// Whether detected speech stops a barge-in prompt (default on). A keypad-only dialogue
+    /// turns it off: there a cough or a radio in the room must not cut the menu short, while
+    /// a key press still does.
+    pub async fn set_speech_barge_in(&self, on: bool) -> Result<(), SessionClosed> {
+        self.send(Command::SpeechBargeIn(on)).await
+    }
 }
 
 /// A running media session. Dropping it (and all handles) ends the task.
@@ -126,7 +134,7 @@ impl SessionHandle {
 pub struct MediaSession {
     handle: SessionHandle,
     local: SocketAddr,
-    task: JoinHandle<SessionStats>,
+    task: JoinHandle<(MediaSocket, SessionStats)>,
 }
 
 impl MediaSession {
@@ -160,10 +168,28 @@ impl MediaSession {
         self.handle.inject_sip_info_dtmf(digit).await
     }
 
+    /// See [`SessionHandle::set_speech_barge_in`].
+    pub async fn set_speech_barge_in(&self, on: bool) -> Result<(), SessionClosed> {
+        self.handle.set_speech_barge_in(on).await
+    }
+
     /// Ends the session, frees its port and returns its counters.
     pub async fn close(self) -> SessionStats {
         let _ = self.handle.cmd.send(Command::Close).await;
-        self.task.await.unwrap_or_default()
+        self.task.await.map(|(_, stats)| stats).unwrap_or_default()
+    }
+
+    /// Ends the session and hands the socket back (still bound, same port), e.g. so the
+    /// B2BUA's relay can go on using the port an early-media SDP already announced.
+    /// A panic of the session task is propagated: it is a bug, and the socket is gone with it.
+    pub async fn finish(self) -> (MediaSocket, SessionStats) {
+        let _ = self.handle.cmd.send(Command::Close).await;
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled only when the runtime shuts down, which drops this future as well.
+            Err(e) => panic!("media session task cancelled: {e}"),
+        }
     }
 }
 
@@ -190,6 +216,7 @@ struct Driver {
     pcm: Vec<i16>,
     digits: Vec<Digit>,
     vad_events: Vec<VadEvent>,
+    speech_barge_in: bool,
 }
 
 impl Driver {
@@ -216,6 +243,7 @@ impl Driver {
             pcm: Vec::with_capacity(480),
             digits: Vec::new(),
             vad_events: Vec::new(),
+            speech_barge_in: true,
         }
     }
 
@@ -227,7 +255,7 @@ impl Driver {
         }
     }
 
-    async fn run(mut self, mut cmds: mpsc::Receiver<Command>) -> SessionStats {
+    async fn run(mut self, mut cmds: mpsc::Receiver<Command>) -> (MediaSocket, SessionStats) {
         let origin = Instant::now();
         // `tick()` yields the scheduled instant, so tick indices derived from it are exact.
         let mut ticker = tokio::time::interval_at(origin, TICK);
@@ -255,7 +283,7 @@ impl Driver {
             }
         }
         self.stats.jitter = self.jitter.stats();
-        self.stats
+        (self.socket, self.stats)
     }
 
     fn command(&mut self, c: Command) {
@@ -267,6 +295,7 @@ impl Driver {
                 }
             }
             Command::InjectDtmf(d) => self.dtmf(d, DtmfSource::SipInfo),
+            Command::SpeechBargeIn(on) => self.speech_barge_in = on,
             Command::Update(n) => {
                 if n.codec != self.neg.codec || n.payload_type != self.neg.payload_type {
                     let queued = self.pacer.stop_all();
@@ -398,7 +427,9 @@ impl Driver {
         for e in std::mem::take(&mut self.vad_events) {
             match e {
                 VadEvent::SpeechStarted { at: pos } => {
-                    self.barge_in();
+                    if self.speech_barge_in {
+                        self.barge_in();
+                    }
                     self.emit(MediaEvent::SpeechStarted { at: at(pos) });
                 }
                 VadEvent::Utterance { pcm, start, end } => {
