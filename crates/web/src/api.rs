@@ -19,12 +19,14 @@ use crate::{AppState, AuthError, SaveError, save_municipality};
 #[openapi(
     info(title = "veertien 14+ portal API", description = "Settings and audit log of the Dutch 14+ area-code platform. Log in through /login (session cookie); send X-CSRF-Token (from /api/me) on PUT."),
     paths(me, municipalities, get_settings, put_settings, municipality_audit, audit),
-    components(schemas(Me, MunicipalityItem, SettingsDoc, SettingsResponse, FieldError, ErrorsResponse, AuditItem, Role))
+    components(schemas(Me, MunicipalityItem, SettingsDoc, crate::doc::HoursDoc, crate::doc::ExceptionDoc, SettingsResponse, FieldError, ErrorsResponse, AuditItem, Role))
 )]
 pub struct ApiDoc;
 
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::reports::ReportsApiDoc::openapi());
+    Json(doc)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -80,16 +82,12 @@ fn resolve(state: &AppState, user: &CurrentUser, cbs: &str) -> Result<(String, v
     Ok((cbs.clone(), state.municipality_id(&cbs).ok_or(AuthError::NotFound)?))
 }
 
-async fn version_of(state: &AppState, cbs: &str) -> i64 {
-    state.store.load_all_settings().await.ok().and_then(|a| a.into_iter().find(|s| s.cbs == cbs)).map(|s| s.version).unwrap_or(0)
-}
-
 #[utoipa::path(get, path = "/api/municipalities/{cbs}/settings", params(("cbs" = String, Path, description = "CBS code, e.g. GM0664")),
     responses((status = 200, body = SettingsResponse), (status = 401), (status = 404, description = "unknown, or not yours")))]
 pub async fn get_settings(State(state): State<AppState>, user: CurrentUser, Path(cbs): Path<String>) -> Result<Json<SettingsResponse>, AuthError> {
     let (cbs, id) = resolve(&state, &user, &cbs)?;
-    let settings = SettingsDoc::from_settings(&state.current_settings(id));
-    Ok(Json(SettingsResponse { version: version_of(&state, &cbs).await, cbs, settings }))
+    let (version, settings) = crate::pages::current_doc(&state, &cbs, id).await;
+    Ok(Json(SettingsResponse { version, cbs, settings }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -125,13 +123,13 @@ pub async fn put_settings(
         Ok(ms) => ms,
         Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(ErrorsResponse { errors })).into_response()),
     };
-    match save_municipality(&state, &cbs, id, ms, user.email(), req.version).await {
+    match save_municipality(&state, &cbs, id, ms, &req.settings, user.email(), req.version).await {
         Ok(version) => {
-            let settings = SettingsDoc::from_settings(&state.current_settings(id));
+            let settings = SettingsDoc::from_settings_with_notes(&state.current_settings(id), Some(&req.settings));
             Ok(Json(SettingsResponse { cbs, version, settings }).into_response())
         }
-        Err(SaveError::Conflict(message)) => {
-            let errors = vec![FieldError { field: "menu_digit".into(), message }];
+        Err(SaveError::Conflict { field, message }) => {
+            let errors = vec![FieldError { field, message }];
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(ErrorsResponse { errors })).into_response())
         }
         Err(e @ SaveError::Stale) => Ok((StatusCode::CONFLICT, Json(serde_json::json!({ "error": e.to_string() }))).into_response()),

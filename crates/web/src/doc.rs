@@ -4,8 +4,10 @@
 //! The store keeps this document as JSON per municipality; the audit log diffs it field by field,
 //! so field names here are what a municipality reads in its audit log.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use veertien_core::{Calamity, ConnectionStatus, DeliveryMode, Destination, Lang, MunicipalitySettings, Overflow};
+use veertien_core::{Calamity, ConnectionStatus, DeliveryMode, Destination, Holiday, Lang, MunicipalitySettings, OpeningHours, Overflow, TimeRange};
 
 use crate::i18n::Ui;
 
@@ -27,6 +29,120 @@ pub struct SettingsDoc {
     pub forward_when_not_connected: bool,
     /// Subset of nl, en, fy, de, in the order offered.
     pub languages: Vec<String>,
+    /// Opening hours; absent = keep the current ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_hours: Option<HoursDoc>,
+    /// Keypad digit per shared area code ("0113": 2), overriding `menu_digit` on that code;
+    /// absent = keep the current ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub menu_digits: Option<BTreeMap<String, u8>>,
+}
+
+/// Weekday keys of [`HoursDoc::weekly`], Monday first.
+pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// When the contact centre takes calls (Europe/Amsterdam).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HoursDoc {
+    /// Open around the clock on ordinary days (`weekly` is then ignored); holidays and
+    /// exception days still apply.
+    pub always_open: bool,
+    /// Per weekday (`mon` … `sun`) the intervals open, "08:30-12:00"; none = closed that day.
+    pub weekly: BTreeMap<String, Vec<String>>,
+    /// Public holidays (e.g. `koningsdag`, `eerste_kerstdag`) on which the line is closed; the
+    /// others are ordinary days.
+    pub closed_on: Vec<String>,
+    /// Days that differ from the schedule.
+    pub exceptions: Vec<ExceptionDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExceptionDoc {
+    /// YYYY-MM-DD
+    pub date: String,
+    /// Intervals open that day; none = closed all day.
+    pub hours: Vec<String>,
+    /// Why (shown in the portal and the audit log), e.g. "Kerstavond: tot 14:00".
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The holiday's key in [`HoursDoc::closed_on`].
+pub fn holiday_key(h: Holiday) -> &'static str {
+    veertien_core::settings::holiday_name(h)
+}
+
+/// Parses "08:30-12:00" items, sorted; overlaps and bad times are reported on `field`.
+fn ranges(field: &str, items: &[String], ui: Ui, err: &mut dyn FnMut(&str, String)) -> Vec<TimeRange> {
+    let mut out: Vec<TimeRange> = Vec::new();
+    for raw in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        match TimeRange::parse(raw) {
+            Ok(r) => out.push(r),
+            Err(e) => err(field, ui.t(&format!("Ongeldige openingstijd: {e} (schrijf bijvoorbeeld 08:30-12:00)"), &format!("Invalid opening time: {e} (write e.g. 08:30-12:00)"))),
+        }
+    }
+    out.sort();
+    if out.windows(2).any(|w| w[1].from_min < w[0].to_min) {
+        err(field, ui.t("Tijdvakken overlappen elkaar", "Intervals overlap"));
+    }
+    out
+}
+
+impl HoursDoc {
+    pub fn from_hours(h: &OpeningHours) -> HoursDoc {
+        let fmt = |r: &[TimeRange]| r.iter().map(ToString::to_string).collect::<Vec<_>>();
+        HoursDoc {
+            always_open: h.weekly.is_none(),
+            weekly: match &h.weekly {
+                Some(w) => WEEKDAYS.iter().zip(w.iter()).map(|(d, r)| (d.to_string(), fmt(r))).collect(),
+                None => WEEKDAYS.iter().map(|d| (d.to_string(), Vec::new())).collect(),
+            },
+            closed_on: Holiday::ALL.iter().filter(|x| h.closed_on.contains(x)).map(|x| holiday_key(*x).to_string()).collect(),
+            exceptions: h.exceptions.iter().map(|(d, r)| ExceptionDoc { date: d.to_string(), hours: fmt(r), note: String::new() }).collect(),
+        }
+    }
+
+    fn to_hours(&self, ui: Ui, err: &mut dyn FnMut(&str, String)) -> OpeningHours {
+        let mut weekly: [Vec<TimeRange>; 7] = Default::default();
+        for (key, items) in &self.weekly {
+            match WEEKDAYS.iter().position(|d| d == key) {
+                Some(i) => weekly[i] = ranges(&format!("hours.{key}"), items, ui, err),
+                None => err("hours", ui.t(&format!("'{key}' is geen weekdag (mon … sun)"), &format!("'{key}' is not a weekday (mon … sun)"))),
+            }
+        }
+        let mut closed_on = Vec::new();
+        for k in &self.closed_on {
+            match Holiday::ALL.iter().find(|h| holiday_key(**h) == k) {
+                Some(h) if !closed_on.contains(h) => closed_on.push(*h),
+                Some(_) => {}
+                None => err(&format!("holiday.{k}"), ui.t(&format!("'{k}' is geen bekende feestdag"), &format!("'{k}' is not a known public holiday"))),
+            }
+        }
+        closed_on.sort();
+        let mut exceptions = BTreeMap::new();
+        for (i, e) in self.exceptions.iter().enumerate() {
+            let field = format!("exceptions.{i}.date");
+            match e.date.trim().parse::<jiff::civil::Date>() {
+                Ok(d) if exceptions.contains_key(&d) => err(&field, ui.t(&format!("{d} staat er al"), &format!("{d} is listed twice"))),
+                Ok(d) => {
+                    let r = ranges(&format!("exceptions.{i}.hours"), &e.hours, ui, err);
+                    exceptions.insert(d, r);
+                }
+                Err(_) => err(&field, ui.t(&format!("'{}' is geen datum (JJJJ-MM-DD)", e.date), &format!("'{}' is not a date (YYYY-MM-DD)", e.date))),
+            }
+            if e.note.chars().count() > 200 {
+                err(&format!("exceptions.{i}.note"), ui.t("Maximaal 200 tekens", "At most 200 characters"));
+            }
+        }
+        if exceptions.len() > 400 {
+            err("exceptions", ui.t("Maximaal 400 uitzonderingsdagen", "At most 400 exception days"));
+        }
+        let weekly = (!self.always_open).then_some(weekly);
+        if weekly.as_ref().is_some_and(|w| w.iter().all(Vec::is_empty)) {
+            err("hours", ui.t("Geen enkele openingstijd: kies 'altijd open' of vul tijden in", "No opening time at all: choose 'always open' or enter times"));
+        }
+        OpeningHours { weekly, closed_on, exceptions }
+    }
 }
 
 /// One invalid field: the form shows `message` next to the field named `field`.
@@ -50,7 +166,27 @@ impl SettingsDoc {
             calamity_message: ms.calamity.as_ref().map(|c| c.message.clone()).unwrap_or_default(),
             forward_when_not_connected: ms.forward_when_not_connected,
             languages: ms.languages.iter().map(|l| l.as_str().to_string()).collect(),
+            opening_hours: Some(HoursDoc::from_hours(&ms.opening_hours)),
+            menu_digits: Some(ms.menu_digits.clone()),
         }
+    }
+
+    /// As [`SettingsDoc::from_settings`], with the exception-day notes of the stored document
+    /// (the routing settings do not carry notes).
+    pub fn from_settings_with_notes(ms: &MunicipalitySettings, stored: Option<&SettingsDoc>) -> SettingsDoc {
+        let mut doc = SettingsDoc::from_settings(ms);
+        let notes: BTreeMap<&str, &str> = stored
+            .and_then(|s| s.opening_hours.as_ref())
+            .map(|h| h.exceptions.iter().map(|e| (e.date.as_str(), e.note.as_str())).collect())
+            .unwrap_or_default();
+        if let Some(h) = doc.opening_hours.as_mut() {
+            for e in &mut h.exceptions {
+                if let Some(n) = notes.get(e.date.as_str()) {
+                    e.note = n.to_string();
+                }
+            }
+        }
+        doc
     }
 
     /// Validates every field (all errors at once, so the form can mark each) and applies the
@@ -138,7 +274,24 @@ impl SettingsDoc {
                 other => err("languages", ui.t(&format!("Onbekende taal '{other}'"), &format!("Unknown language '{other}'"))),
             }
         }
-        langs.dedup();
+        let mut seen = Vec::new();
+        langs.retain(|l| if seen.contains(l) { false } else { seen.push(*l); true });
+        if let Some(h) = &self.opening_hours {
+            ms.opening_hours = h.to_hours(ui, &mut err);
+        }
+        if let Some(md) = &self.menu_digits {
+            ms.menu_digits = BTreeMap::new();
+            for (code, d) in md {
+                let field = format!("menu_digits.{code}");
+                if !(2..=4).contains(&code.len()) || !code.starts_with('0') || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    err(&field, ui.t(&format!("'{code}' is geen netnummer"), &format!("'{code}' is not an area code")));
+                } else if *d > 9 {
+                    err(&field, ui.t("Kies een toets 0-9", "Choose a key 0-9"));
+                } else {
+                    ms.menu_digits.insert(code.clone(), *d);
+                }
+            }
+        }
         if langs.is_empty() {
             err("languages", ui.t("Kies minstens één taal", "Choose at least one language"));
         } else {

@@ -25,19 +25,19 @@ pub const GOES: &str = "GM0664";
 pub struct Portal {
     pub app: Router,
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 pub async fn portal() -> Portal {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("veertien.db").to_str().unwrap()).await.unwrap();
     let routing = Arc::new(Routing::load(None, None).unwrap());
-    let users = dir.path().join("users.json");
-    add_user(&users, OPERATOR, Role::Operator, None, PW).unwrap();
-    add_user(&users, GOES_ADMIN, Role::Admin, Some(GOES), PW).unwrap();
-    add_user(&users, GOES_VIEWER, Role::Viewer, Some(GOES), PW).unwrap();
-    add_user(&users, KAPELLE_ADMIN, Role::Admin, Some("GM0678"), PW).unwrap();
-    let mut state = AppState::new(store, routing, users);
+    add_user(&store, OPERATOR, Role::Operator, None, PW).await.unwrap();
+    add_user(&store, GOES_ADMIN, Role::Admin, Some(GOES), PW).await.unwrap();
+    add_user(&store, GOES_VIEWER, Role::Viewer, Some(GOES), PW).await.unwrap();
+    add_user(&store, KAPELLE_ADMIN, Role::Admin, Some("GM0678"), PW).await.unwrap();
+    let mut state = AppState::new(store, routing);
+    state.prompts_dir = dir.path().join("prompts");
     state.secure_cookies = false;
     Portal { app: veertien_web::router(state.clone()), state, _dir: dir }
 }
@@ -103,4 +103,39 @@ pub fn settings_form(csrf: &str, destination: &str) -> String {
         ("languages", "nl"),
         ("languages", "en"),
     ])
+}
+
+/// A mono 16-bit WAV: a 220 Hz tone with a 3 kHz overtone (`amp` of full scale).
+pub fn tone_wav(rate: u32, seconds: f64, amp: f32) -> Vec<u8> {
+    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+    for i in 0..(rate as f64 * seconds) as usize {
+        let t = i as f32 / rate as f32;
+        let v = amp * (0.8 * (2.0 * std::f32::consts::PI * 220.0 * t).sin() + 0.2 * (2.0 * std::f32::consts::PI * 3000.0 * t).sin());
+        w.write_sample((v * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    out.into_inner()
+}
+
+/// A multipart/form-data body with the CSRF token and one file field `prompt`:
+/// (content type, body).
+pub fn prompt_multipart(csrf: &str, filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "veertien-test-boundary-7d3f";
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Puts a welcome prompt for `cbs` where the IVR reads it (for routes that need one to exist).
+pub fn write_prompt(p: &Portal, cbs: &str) {
+    let path = veertien_web::prompt_upload::welcome_path(&p.state.prompts_dir, cbs);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, tone_wav(8000, 1.0, 0.3)).unwrap();
 }
