@@ -4,7 +4,7 @@
 //! `veertien serve` without a file starts. Unknown keys are rejected (a typo must not
 //! silently fall back to a default), and every validation error names the key.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,6 +37,54 @@ pub struct Config {
     pub trunk: TrunkConfig,
     pub rtp: RtpConfig,
     pub shutdown: ShutdownConfig,
+    /// OPTIONS probing of the destinations of bridged calls (`[health]`).
+    pub health: crate::health::HealthConfig,
+    /// Incident notifications, reminders and synthetic test calls of the portal (`[notify]`).
+    pub notify: NotifyConfig,
+    /// The IVR for shared area codes and announcements (`[ivr]`, docs/IVR.md).
+    pub ivr: IvrConfig,
+}
+
+/// `[ivr]`: calls that need a dialogue with the caller (a shared area code: "which
+/// municipality?") or a spoken notice (closed, calamity, not connected) are answered by the
+/// platform and run through the IVR; after the choice they are bridged (B2BUA).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IvrConfig {
+    /// Off: such calls are answered 480 naming the reason, as before the IVR existed.
+    pub enabled: bool,
+    /// IVR calls at the same time (dialogue, message or being put through); beyond it new
+    /// ones get 503 + Retry-After.
+    pub max_calls: usize,
+    /// Prompt audio (`veertien prompts build`); default: `[http] prompts_dir`, where the portal
+    /// stores the municipalities' own recordings. Missing pieces are synthesised with
+    /// espeak-ng when first needed; without espeak-ng, serve refuses to start naming them.
+    pub prompts_dir: Option<PathBuf>,
+    /// Use speech recognition when the model is installed (else keypad menu only).
+    pub speech: bool,
+    /// Model directory; default `$VEERTIEN_MODEL_DIR` or `~/.cache/veertien/whisper-base`.
+    pub model_dir: Option<PathBuf>,
+    /// Wait for input after a question (ms).
+    pub no_input_ms: u32,
+    /// Hard bound on one dialogue; then its closing message plays.
+    pub max_dialogue_secs: u64,
+    /// No RTP from the caller this long ends the dialogue as a hang-up.
+    pub media_timeout_secs: u64,
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            enabled: true,
+            max_calls: 200,
+            prompts_dir: None,
+            speech: true,
+            model_dir: None,
+            no_input_ms: 5_000,
+            max_dialogue_secs: 180,
+            media_timeout_secs: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -94,6 +142,9 @@ pub struct SipConfig {
     /// Send UDP responses to the packet's source address and port whatever the Via says
     /// (like Kamailio's `force_rport()`): for carriers behind NAT that do not ask for rport.
     pub respond_to_source: bool,
+    /// Our address in Via, Contact and SDP of bridged calls; default: the UDP listen address
+    /// (127.0.0.1 when that is 0.0.0.0 / ::).
+    pub advertised_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -101,6 +152,29 @@ pub struct SipConfig {
 pub struct HttpConfig {
     /// Portal/API listen address (the web crate mounts its router here).
     pub listen: SocketAddr,
+    /// `Secure` flag on portal cookies. Unset = automatic: on, except when `listen` is a
+    /// loopback address, because `veertien serve` speaks plain HTTP and clients (curl, some
+    /// browsers for 127.0.0.1) drop `Secure` cookies received over plain HTTP, which would make
+    /// logging in on a development machine impossible. Behind a TLS reverse proxy on the same
+    /// host (listening on loopback) set this to `true` explicitly.
+    pub secure_cookies: Option<bool>,
+    /// SIP hosts (e.g. `kcc.operator.nl`) that municipalities may use as destination
+    /// (`sip:…@host`) besides Dutch phone numbers — the toll-fraud guard refuses every other host.
+    /// Empty = only the trunk of the settings file.
+    pub trunks: Vec<String>,
+    /// Prompts directory shared with the IVR: uploaded welcome prompts are written to
+    /// `<prompts_dir>/custom/<cbs>/welcome.wav`.
+    pub prompts_dir: PathBuf,
+    /// Reverse proxies (addresses/networks) whose `X-Forwarded-For` header names the client;
+    /// without this, per-address login throttling behind a proxy would see only the proxy.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl HttpConfig {
+    /// The effective `Secure` cookie flag (see [`HttpConfig::secure_cookies`]).
+    pub fn effective_secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or(!self.listen.ip().is_loopback())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -121,12 +195,26 @@ pub struct PlanConfig {
     pub settings: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrunkConfig {
     /// Outbound trunk for bridged calls (`host:port`); without it, bridge decisions fall back
-    /// to redirect.
+    /// to redirect. `tel:` destinations become `sip:<number>@<outbound>;user=phone` and go
+    /// here, as do SIP URIs with a host name; a SIP URI with an IP address goes to that address.
+    /// The trunk's address is trusted for its answers and in-dialog requests.
     pub outbound: Option<SocketAddr>,
+    /// Overall limit from the caller's INVITE to an answer (all route steps together).
+    pub setup_timeout_secs: u64,
+    /// No-answer timeout of a route step without its own (the primary uses the municipality's
+    /// overflow `no_answer_secs`).
+    pub no_answer_secs: u64,
+    /// A destination that sends no response at all within this time counts as unreachable
+    /// and the next route step is tried.
+    pub no_response_ms: u64,
+    /// Hard limit on an answered call (ends calls whose BYE was lost).
+    pub max_call_secs: u64,
+    /// Logged when a leg sends no RTP for this long.
+    pub media_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -134,6 +222,8 @@ pub struct TrunkConfig {
 pub struct RtpConfig {
     pub port_min: u16,
     pub port_max: u16,
+    /// Address the RTP sockets bind to and announce; default: `sip.advertised_ip`.
+    pub address: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -154,6 +244,9 @@ impl Default for Config {
             trunk: TrunkConfig::default(),
             rtp: RtpConfig::default(),
             shutdown: ShutdownConfig::default(),
+            health: crate::health::HealthConfig::default(),
+            notify: NotifyConfig::default(),
+            ivr: IvrConfig::default(),
         }
     }
 }
@@ -182,6 +275,7 @@ impl Default for SipConfig {
             diversion: true,
             server_header: concat!("veertien/", env!("CARGO_PKG_VERSION")).into(),
             respond_to_source: false,
+            advertised_ip: None,
         }
     }
 }
@@ -190,6 +284,10 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            secure_cookies: None,
+            trunks: Vec::new(),
+            prompts_dir: PathBuf::from("prompts"),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -208,7 +306,93 @@ impl Default for RtpConfig {
         RtpConfig {
             port_min: 20_000,
             port_max: 29_999,
+            address: None,
         }
+    }
+}
+
+impl Default for TrunkConfig {
+    fn default() -> Self {
+        TrunkConfig {
+            outbound: None,
+            setup_timeout_secs: 180,
+            no_answer_secs: 30,
+            no_response_ms: 4_000,
+            max_call_secs: 4 * 3_600,
+            media_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[notify]`: how the portal delivers incident e-mails and webhooks (see docs/INCIDENTS.md).
+/// Credentials are never in this file: `smtp_username_env`/`smtp_password_env` name the
+/// environment variables that hold them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// SMTP relay host; empty = no e-mail (attempts are logged as not sent).
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls` (required STARTTLS), `tls` (implicit TLS, port 465) or `plain` (a local relay).
+    pub smtp_security: String,
+    pub smtp_username_env: Option<String>,
+    pub smtp_password_env: Option<String>,
+    /// Sender address, e.g. `"14+ storingen <storingen@operator.nl>"`.
+    pub from: String,
+    /// Who gets missed-update reminders (the operator's duty desk).
+    pub operator_emails: Vec<String>,
+    /// Base URL of the portal in e-mails and webhooks (links to `/status`).
+    pub public_url: String,
+    /// Per attempt, for SMTP and webhooks.
+    pub timeout_secs: u64,
+    /// Attempts per message/webhook including the first.
+    pub attempts: u32,
+    /// Backoff before the second attempt; doubles each time.
+    pub retry_base_ms: u64,
+    /// Deliveries waiting beyond this are refused (logged), never blocking a request.
+    pub queue: usize,
+    /// Allow `http://` webhook URLs (only for tests and local receivers).
+    pub allow_http_webhooks: bool,
+    /// How often promised update times and scheduled test calls are checked.
+    pub check_interval_secs: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username_env: None,
+            smtp_password_env: None,
+            from: "veertien 14+ <noreply@localhost>".into(),
+            operator_emails: Vec::new(),
+            public_url: "http://127.0.0.1:8080".into(),
+            timeout_secs: 10,
+            attempts: 4,
+            retry_base_ms: 2_000,
+            queue: 1_000,
+            allow_http_webhooks: false,
+            check_interval_secs: 30,
+        }
+    }
+}
+
+impl NotifyConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.smtp_security.as_str(), "starttls" | "tls" | "plain") {
+            return Err(ConfigError::Invalid { key: "notify.smtp_security", reason: format!("'{}' is not starttls, tls or plain", self.smtp_security) });
+        }
+        if self.attempts == 0 || self.attempts > 20 {
+            return Err(ConfigError::Invalid { key: "notify.attempts", reason: "must be 1..=20".into() });
+        }
+        if self.queue == 0 {
+            return Err(ConfigError::Invalid { key: "notify.queue", reason: "must be at least 1".into() });
+        }
+        if self.check_interval_secs == 0 || self.timeout_secs == 0 {
+            return Err(ConfigError::Invalid { key: "notify.check_interval_secs", reason: "intervals and timeouts must be at least 1 s".into() });
+        }
+        Ok(())
     }
 }
 
@@ -302,10 +486,58 @@ impl Config {
         if self.rtp.port_min == 0 || self.rtp.port_min >= self.rtp.port_max {
             return Err(invalid("rtp.port_min", "must be non-zero and below rtp.port_max"));
         }
+        for t in &self.http.trunks {
+            if t.is_empty() || t.contains(|c: char| c.is_whitespace() || matches!(c, '@' | ';' | '>' | '<' | '/')) {
+                return Err(invalid("http.trunks", format!("'{t}' is not a host name or address")));
+            }
+        }
+        if self.http.prompts_dir.as_os_str().is_empty() {
+            return Err(invalid("http.prompts_dir", "must not be empty"));
+        }
+        let t = &self.trunk;
+        if !(1..=3_600).contains(&t.setup_timeout_secs) {
+            return Err(invalid("trunk.setup_timeout_secs", "must be between 1 and 3600"));
+        }
+        if !(1..=600).contains(&t.no_answer_secs) {
+            return Err(invalid("trunk.no_answer_secs", "must be between 1 and 600"));
+        }
+        if !(100..=32_000).contains(&t.no_response_ms) {
+            return Err(invalid("trunk.no_response_ms", "must be between 100 and 32000"));
+        }
+        if t.max_call_secs == 0 {
+            return Err(invalid("trunk.max_call_secs", "must be at least 1"));
+        }
+        if t.media_timeout_secs == 0 {
+            return Err(invalid("trunk.media_timeout_secs", "must be at least 1"));
+        }
+        if let Some(o) = t.outbound
+            && (o.ip().is_unspecified() || o.port() == 0)
+        {
+            return Err(invalid("trunk.outbound", "must be a concrete address and port"));
+        }
         if self.shutdown.grace_secs > 3_600 {
             return Err(invalid("shutdown.grace_secs", "must be at most 3600"));
         }
+        self.health.validate()?;
+        let i = &self.ivr;
+        if i.enabled && i.max_calls == 0 {
+            return Err(invalid("ivr.max_calls", "must be at least 1 (or set ivr.enabled = false)"));
+        }
+        if !(500..=60_000).contains(&i.no_input_ms) {
+            return Err(invalid("ivr.no_input_ms", "must be between 500 and 60000"));
+        }
+        if !(10..=3_600).contains(&i.max_dialogue_secs) {
+            return Err(invalid("ivr.max_dialogue_secs", "must be between 10 and 3600"));
+        }
+        if !(2..=600).contains(&i.media_timeout_secs) {
+            return Err(invalid("ivr.media_timeout_secs", "must be between 2 and 600"));
+        }
         Ok(())
+    }
+
+    /// Where the IVR reads its prompts: `[ivr] prompts_dir`, else `[http] prompts_dir`.
+    pub fn ivr_prompts_dir(&self) -> &Path {
+        self.ivr.prompts_dir.as_deref().unwrap_or(&self.http.prompts_dir)
     }
 
     pub fn tcp_idle_timeout(&self) -> Duration {
@@ -372,6 +604,19 @@ path = "/tmp/x.db"
     fn bad_cidr_is_rejected() {
         let e = Config::parse("[sip]\ntrusted_peers = [\"10.0.0.0/99\"]\n").unwrap_err().to_string();
         assert!(e.contains("trusted_peers"), "{e}");
+    }
+
+    #[test]
+    fn http_cookie_policy_and_trunks() {
+        let c = Config::parse("").unwrap();
+        assert!(!c.http.effective_secure_cookies(), "plain HTTP on loopback: no Secure flag");
+        let c = Config::parse("[http]\nlisten = \"0.0.0.0:8080\"\ntrunks = [\"kcc.operator.nl\"]\n").unwrap();
+        assert!(c.http.effective_secure_cookies());
+        assert_eq!(c.http.trunks, vec!["kcc.operator.nl".to_string()]);
+        let c = Config::parse("[http]\nsecure_cookies = true\n").unwrap();
+        assert!(c.http.effective_secure_cookies(), "explicit setting wins (TLS proxy on the same host)");
+        let e = Config::parse("[http]\ntrunks = [\"sip:x@evil.example\"]\n").unwrap_err().to_string();
+        assert!(e.contains("http.trunks"), "{e}");
     }
 
     #[test]

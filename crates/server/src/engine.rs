@@ -4,13 +4,14 @@
 //! decision (veertien-core) → response bytes + call record.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use veertien_core::decide::{CallInfo, Decision, RejectReason, decide};
+use veertien_core::settings::DeliveryMode;
 use veertien_core::NormaliseError;
 use veertien_sip::{
     HeaderName, Message, Method, Policy, Rejection, Request, Response, Uri, reject_unparseable, response_target,
@@ -18,6 +19,7 @@ use veertien_sip::{
 };
 use veertien_store::{CallRecord, Delivery, Outcome, RecordWriter};
 
+use crate::calls::{CallLayer, Inbound, NewCall};
 use crate::config::{Config, ContactScheme, UntrustedPolicy};
 use crate::guard::{SourceLimiter, TrustList};
 use crate::routing::Routing;
@@ -37,6 +39,10 @@ pub struct Metrics {
     /// New INVITEs answered 503 because the table or call limit was reached, or draining.
     pub shed: AtomicU64,
     pub records_dropped: AtomicU64,
+    /// INVITEs handed to the call layer (bridged calls).
+    pub bridged: AtomicU64,
+    /// INVITEs answered by the IVR (shared area codes, announcements).
+    pub ivr: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -52,6 +58,12 @@ pub struct MetricsSnapshot {
     pub shed: u64,
     pub records_dropped: u64,
     pub transactions: usize,
+    pub bridged: u64,
+    /// Bridged calls whose caller leg is not settled yet.
+    pub live_calls: usize,
+    pub ivr: u64,
+    /// IVR calls in progress.
+    pub ivr_calls: usize,
 }
 
 /// Which transport a message came in on.
@@ -80,6 +92,7 @@ pub struct Engine {
     draining: AtomicBool,
     call_seq: AtomicU64,
     boot_ms: i64,
+    calls: OnceLock<Arc<CallLayer>>,
     pub metrics: Metrics,
 }
 
@@ -98,7 +111,14 @@ impl Engine {
         let policy = Policy::default();
         let allow = policy.allow_header();
         Engine {
-            trust: TrustList::new(config.sip.trusted_peers.clone()),
+            trust: TrustList::new({
+                // The outbound trunk answers our B-leg INVITEs and sends in-dialog requests.
+                let mut nets = config.sip.trusted_peers.clone();
+                if let Some(o) = config.trunk.outbound {
+                    nets.push(ipnet::IpNet::from(o.ip()));
+                }
+                nets
+            }),
             limiter: SourceLimiter::new(config.sip.rate_limit_per_source, config.sip.rate_burst),
             table: Mutex::new(Table::new(config.sip.transaction_table_size)),
             policy,
@@ -108,6 +128,7 @@ impl Engine {
             draining: AtomicBool::new(false),
             call_seq: AtomicU64::new(0),
             boot_ms: jiff::Timestamp::now().as_millisecond(),
+            calls: OnceLock::new(),
             metrics: Metrics::default(),
             config,
         }
@@ -115,6 +136,16 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Enables bridged calls (set once, when the SIP UDP socket is bound and an outbound trunk
+    /// is configured).
+    pub fn set_call_layer(&self, layer: Arc<CallLayer>) {
+        let _ = self.calls.set(layer);
+    }
+
+    pub fn call_layer(&self) -> Option<&Arc<CallLayer>> {
+        self.calls.get()
     }
 
     pub fn routing(&self) -> &Arc<Routing> {
@@ -150,6 +181,10 @@ impl Engine {
             shed: l(&m.shed),
             records_dropped: l(&m.records_dropped),
             transactions: self.table.lock().len(),
+            bridged: l(&m.bridged),
+            live_calls: self.calls.get().map_or(0, |c| c.live_calls()),
+            ivr: l(&m.ivr),
+            ivr_calls: self.calls.get().map_or(0, |c| c.ivr_calls()),
         }
     }
 
@@ -169,7 +204,7 @@ impl Engine {
 
     /// INVITE transactions whose answer the caller has not acknowledged yet.
     pub fn active_calls(&self) -> usize {
-        self.table.lock().awaiting_ack()
+        self.table.lock().awaiting_ack() + self.calls.get().map_or(0, |c| c.live_calls())
     }
 
     pub fn is_trusted(&self, peer: SocketAddr) -> bool {
@@ -219,7 +254,12 @@ impl Engine {
             // No client transactions on the redirect path: responses are validated (so a
             // hostile one cannot cause anything) and absorbed.
             Message::Response(r) => {
-                let _ = validate_response(&r);
+                if validate_response(&r).is_ok()
+                    && trusted
+                    && let Some(layer) = self.calls.get()
+                {
+                    layer.deliver(Inbound::Response(r, src));
+                }
                 return None;
             }
         };
@@ -231,6 +271,23 @@ impl Engine {
             }
             let resp = Response::builder(&req, 403).reason("Forbidden (peer not trusted)").to_tag(&self.new_tag()).build();
             return self.send(&req, resp, src, transport);
+        }
+        // Requests of a bridged call go to its task (its own transaction table absorbs
+        // retransmissions); everything else takes the inline path.
+        if transport == Transport::Udp
+            && let Some(layer) = self.calls.get()
+            && layer.owns(req.call_id())
+        {
+            if *req.method() != Method::Ack
+                && let Err(rej) = validate_request_with(&req, &self.policy)
+            {
+                if rej.silent {
+                    return None;
+                }
+                return self.send(&req, self.rejection(&req, &rej), src, transport);
+            }
+            layer.deliver(Inbound::Request(req, src));
+            return None;
         }
         self.handle_request(req, src, transport)
     }
@@ -335,6 +392,46 @@ impl Engine {
             jiff::Timestamp::now(),
         );
         let decided_ms = jiff::Timestamp::now().as_millisecond();
+        // Calls that need a voice (a question, a notice, a message before the bridge) go to
+        // the IVR; plain bridge decisions to the B2BUA; the rest stays on the inline path.
+        let layer = self.calls.get().filter(|_| transport == Transport::Udp);
+        let ivr = layer.filter(|l| l.ivr().is_some());
+        let route_call = match &decision {
+            Decision::Ask { .. } | Decision::Announce { forward_to: None, .. } if ivr.is_some() => Some(true),
+            Decision::Forward { mode: DeliveryMode::Bridge, destination_configured: true, route, .. }
+                if layer.is_some_and(|l| l.can_bridge()) =>
+            {
+                let message_first = matches!(route.first(), Some(veertien_core::RouteStep::Announcement { .. }));
+                Some(message_first && ivr.is_some())
+            }
+            _ => None,
+        };
+        if let (Some(via_ivr), Some(layer)) = (route_call, layer) {
+            let steps = match &decision {
+                Decision::Forward { route, .. } => veertien_b2bua::plan_route(route, None).steps,
+                _ => Vec::new(),
+            };
+            let new = NewCall { invite: req.clone(), source: src, steps, caller, dialled, received_ms, decided_ms, decision };
+            let started = if via_ivr { layer.start_ivr(new) } else { layer.start(new) };
+            return match started {
+                Ok(()) => {
+                    let counter = if via_ivr { &self.metrics.ivr } else { &self.metrics.bridged };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "call refused");
+                    self.metrics.shed.fetch_add(1, Ordering::Relaxed);
+                    let resp = Response::builder(&req, 503)
+                        .reason("Service Unavailable (overload)")
+                        .to_tag(&self.new_tag())
+                        .header(HeaderName::RetryAfter, self.config.sip.retry_after_secs.to_string())
+                        .build();
+                    let target = self.target_for(&req, src, transport)?;
+                    Some(Outgoing { target, bytes: resp.to_bytes() })
+                }
+            };
+        }
         let d = self.deliver(&decision);
         let mut b = Response::builder(&req, d.status).reason(d.reason.clone()).to_tag(&self.new_tag());
         if let Some(c) = &d.contact {
@@ -377,20 +474,7 @@ impl Engine {
                 dialled,
                 received_ms,
             );
-            let (normalised, area_code) = match &decision {
-                Decision::Forward { fourteen, area_code, .. }
-                | Decision::Ask { fourteen, area_code, .. }
-                | Decision::Announce { fourteen, area_code, .. } => (Some(fourteen.clone()), Some(area_code.clone())),
-                Decision::Reject { reason: RejectReason::UnknownAreaCode { area_code, .. } } => {
-                    (Some(format!("14{area_code}")), Some(area_code.clone()))
-                }
-                Decision::Reject { .. } => (None, None),
-            };
-            rec.normalised = normalised;
-            rec.area_code = area_code;
-            rec.decision_kind = decision.kind().to_string();
-            rec.decision = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
-            rec.municipality_cbs = decision.municipality().map(|m| m.cbs.clone());
+            fill_decision(&mut rec, &decision);
             rec.destination = d.contact.clone();
             rec.delivery = d.delivery;
             rec.decided_ms = Some(decided_ms);
@@ -525,6 +609,24 @@ impl Delivered {
             reject_reason: Some(record_reason.to_string()),
         }
     }
+}
+
+/// The decision's part of a call record.
+pub(crate) fn fill_decision(rec: &mut CallRecord, decision: &Decision) {
+    let (normalised, area_code) = match decision {
+        Decision::Forward { fourteen, area_code, .. }
+        | Decision::Ask { fourteen, area_code, .. }
+        | Decision::Announce { fourteen, area_code, .. } => (Some(fourteen.clone()), Some(area_code.clone())),
+        Decision::Reject { reason: RejectReason::UnknownAreaCode { area_code, .. } } => {
+            (Some(format!("14{area_code}")), Some(area_code.clone()))
+        }
+        Decision::Reject { .. } => (None, None),
+    };
+    rec.normalised = normalised;
+    rec.area_code = area_code;
+    rec.decision_kind = decision.kind().to_string();
+    rec.decision = serde_json::to_value(decision).unwrap_or(serde_json::Value::Null);
+    rec.municipality_cbs = decision.municipality().map(|m| m.cbs.clone());
 }
 
 fn decision_fourteen(d: &Decision) -> Option<&str> {

@@ -5,9 +5,11 @@
 
 pub mod config;
 pub mod guard;
+pub mod health;
 
 pub use config::{Config, ConfigError};
 pub mod txn;
+pub mod calls;
 pub mod engine;
 pub mod routing;
 pub mod server;

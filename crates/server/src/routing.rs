@@ -20,6 +20,17 @@ pub struct Snapshot {
     pub version: u64,
 }
 
+/// The IVR reads the plan and settings of the snapshot its call started with: a settings change
+/// saved in the portal takes effect on the next call, never halfway through a dialogue.
+impl veertien_ivr::PlanView for Snapshot {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("number plan in {dir}: {source}")]
@@ -36,12 +47,17 @@ pub enum LoadError {
     },
 }
 
+/// Applied by [`Routing::reload`] to the freshly read settings before they are swapped in: the
+/// portal re-applies what municipalities saved (kept in the store, not in the settings file).
+pub type ReloadHook = Arc<dyn Fn(&Plan, Settings) -> Settings + Send + Sync>;
+
 /// Shared handle to the current snapshot.
 pub struct Routing {
     current: ArcSwap<Snapshot>,
     versions: AtomicU64,
     plan_dir: Option<PathBuf>,
     settings_file: Option<PathBuf>,
+    on_reload: std::sync::RwLock<Option<ReloadHook>>,
 }
 
 impl Routing {
@@ -54,6 +70,7 @@ impl Routing {
             versions: AtomicU64::new(1),
             plan_dir: plan_dir.map(Path::to_owned),
             settings_file: settings_file.map(Path::to_owned),
+            on_reload: Default::default(),
         })
     }
 
@@ -64,6 +81,7 @@ impl Routing {
             versions: AtomicU64::new(1),
             plan_dir: None,
             settings_file: None,
+            on_reload: Default::default(),
         }
     }
 
@@ -109,12 +127,28 @@ impl Routing {
         new_version
     }
 
-    /// Re-reads the plan directory and settings file (SIGHUP). On error the running
-    /// snapshot stays in place.
+    /// Registers the hook every [`Routing::reload`] applies before swapping (replaces a
+    /// previous one).
+    pub fn on_reload(&self, hook: ReloadHook) {
+        *self.on_reload.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// Re-reads the plan directory and settings file (SIGHUP), then applies the
+    /// [`Routing::on_reload`] hook in the same swap, so no call sees the file's settings without
+    /// the portal's. On error the running snapshot stays in place.
     pub fn reload(&self) -> Result<u64, LoadError> {
-        let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
-        let snap = Self::read(self.plan_dir.as_deref(), self.settings_file.as_deref(), version)?;
-        self.current.store(Arc::new(snap));
+        let fresh = Self::read(self.plan_dir.as_deref(), self.settings_file.as_deref(), 0)?;
+        let hook = self.on_reload.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut version = 0;
+        // rcu: a portal save racing with the reload is retried on top, not lost.
+        self.current.rcu(|_| {
+            version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+            let settings = match &hook {
+                Some(f) => f(&fresh.plan, fresh.settings.clone()),
+                None => fresh.settings.clone(),
+            };
+            Snapshot { plan: fresh.plan.clone(), settings, version }
+        });
         Ok(version)
     }
 }

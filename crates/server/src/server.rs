@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use veertien_sip::tcp::{FrameError, Framer};
 use veertien_store::{RecordWriter, Store, WriterConfig, WriterMetrics};
 
+use crate::calls::{CallLayer, IvrContext};
+use crate::health::HealthMonitor;
 use crate::config::{Config, UntrustedPolicy};
 use crate::engine::{Engine, MetricsSnapshot, Transport};
 use crate::routing::{LoadError, Routing};
@@ -38,6 +40,8 @@ pub enum ServeError {
     },
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Ivr(#[from] crate::calls::ivr_load_error::IvrLoadError),
 }
 
 /// What the portal/API gets to work with.
@@ -115,6 +119,52 @@ impl Server {
             let sock = bind_udp(addr).map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?;
             udp_addr = Some(sock.local_addr().map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?);
             let sock = Arc::new(sock);
+            let ivr = if config.ivr.enabled {
+                let (cfg, routing) = (config.clone(), routing.clone());
+                let ctx = tokio::task::spawn_blocking(move || IvrContext::load(&cfg, routing))
+                    .await
+                    .map_err(|e| ServeError::Signal(std::io::Error::other(e.to_string())))??;
+                let ctx = Arc::new(ctx);
+                tracing::info!(status = ?ctx.status(), "IVR ready");
+                if config.ivr.speech {
+                    // The model takes seconds to load: callers meanwhile get the keypad menu.
+                    let c = ctx.clone();
+                    tokio::task::spawn_blocking(move || c.load_speech());
+                }
+                Some(ctx)
+            } else {
+                None
+            };
+            if let Some(outbound) = config.trunk.outbound {
+                let health = if config.health.enabled {
+                    let ip = config.sip.advertised_ip.unwrap_or(addr.ip());
+                    let monitor = HealthMonitor::new(config.health.clone(), ip, Some(outbound));
+                    let unmonitored = monitor.track_snapshot(&routing.snapshot());
+                    if !unmonitored.is_empty() {
+                        tracing::warn!(?unmonitored, "destinations not probed (treated as alive)");
+                    }
+                    let prober = monitor
+                        .spawn(stop.clone())
+                        .await
+                        .map_err(|source| ServeError::Bind { what: "OPTIONS prober", addr, source })?;
+                    tasks.spawn(async move {
+                        let _ = prober.await;
+                    });
+                    Some(monitor)
+                } else {
+                    None
+                };
+                let layer = CallLayer::new(&config, sock.clone(), Some(outbound), writer.clone(), health, ivr)
+                    .map_err(|source| ServeError::Bind { what: "RTP port pool", addr, source })?;
+                tracing::info!(%outbound, "bridged calls enabled");
+                engine.set_call_layer(Arc::new(layer));
+            } else if ivr.is_some() {
+                // IVR calls without an outbound trunk: answered and asked; put through only to
+                // IP-literal SIP destinations (others hear that the municipality is unreachable).
+                let layer = CallLayer::new(&config, sock.clone(), None, writer.clone(), None, ivr)
+                    .map_err(|source| ServeError::Bind { what: "RTP port pool", addr, source })?;
+                engine.set_call_layer(Arc::new(layer));
+            }
             for _ in 0..config.sip.udp_workers {
                 tasks.spawn(udp_loop(sock.clone(), engine.clone(), stop.clone()));
             }
@@ -190,6 +240,18 @@ impl Server {
             _ = wait => {}
             _ = hurry => tracing::warn!("second signal: ending the grace period now"),
         }
+        if let Some(layer) = self.engine.call_layer()
+            && layer.live_calls() > 0
+        {
+            // Grace is over: BYE both legs of answered calls, cancel ringing ones, and give
+            // those requests a moment to complete so the records say how the calls ended.
+            tracing::warn!(calls = layer.live_calls(), "grace period over: ending bridged calls");
+            layer.hang_up_all();
+            let until = Instant::now() + Duration::from_secs(5);
+            while layer.live_calls() > 0 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         self.stop.cancel();
         while self.tasks.join_next().await.is_some() {}
         let records = match &self.writer {
@@ -227,7 +289,12 @@ impl Server {
                 _ = term.recv() => { tracing::info!("SIGTERM"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT"); break; }
                 _ = hup.recv() => match self.engine().routing().reload() {
-                    Ok(v) => tracing::info!(version = v, "SIGHUP: plan and settings reloaded"),
+                    Ok(v) => {
+                        tracing::info!(version = v, "SIGHUP: plan and settings reloaded");
+                        if let Some(h) = self.engine().call_layer().and_then(|l| l.health()) {
+                            h.track_snapshot(&self.engine().routing().snapshot());
+                        }
+                    }
                     Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the running plan and settings"),
                 },
             }

@@ -24,12 +24,20 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c.sip.tcp = Some("127.0.0.1:0".parse().unwrap());
     c.store.path = dir.join("calls.db");
     c.shutdown.grace_secs = 2;
+    // Hermetic and fast: prompts synthesised into the test's own directory when a call needs
+    // them, no speech model loaded (tests that want speech switch it on).
+    c.ivr.prompts_dir = Some(dir.join("prompts"));
+    c.ivr.speech = false;
     c
 }
 
 impl TestServer {
     pub async fn start(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// As [`TestServer::start`], with the store in `dir` (which may hold other test files).
+    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let server = Server::start(config, true, None).await.expect("server starts");

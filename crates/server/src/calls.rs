@@ -1,0 +1,982 @@
+//! The call layer: bridged calls (B2BUA) driven by tokio tasks.
+//!
+//! The redirect fast path stays inline in [`crate::engine`]; a call that needs the platform to
+//! stay in it (a `Forward` decision in bridge mode) is handed to one task here, which owns:
+//! - a [`veertien_b2bua::Call`] (the I/O-free call state machine),
+//! - a small [`veertien_sip::transaction::Table`] of its own for the call's server and client
+//!   transactions (retransmissions, timers A–K, RFC 6026),
+//! - the call's timers, and a [`veertien_media::relay::RtpRelay`] on two ports of the RTP pool.
+//!
+//! Every message whose Call-ID belongs to a call (the carrier leg's Call-ID, or a B-leg Call-ID
+//! `<token>-<n>` this layer generated) is routed to that task over a bounded channel; nothing
+//! in the task blocks the UDP loops. The registry is bounded (`sip.max_concurrent_calls`), and
+//! so is the RTP port pool: a new call beyond either is refused with 503 + Retry-After.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use parking_lot::Mutex;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use veertien_b2bua::{
+    Action, AllAlive, Call, CallConfig, CallSummary, DestinationHealth, Event, InRequest, InResponse, Leg, MediaAction,
+    MediaAnchor, OutRequest, OutResponse, RequestId, RouteStep, SendKind, ServerTxn, TimerId, ViaSpec,
+};
+use veertien_core::decide::Decision;
+use veertien_media::ports::{PortPool, PortError};
+use veertien_media::relay::{LegPeer, RelayConfig, RelayEvent, RtpRelay};
+use veertien_sip::transaction::{self as txn, Peer, Table, TxId};
+use veertien_sip::{Method, Request, Response, Transport};
+use veertien_store::{CallRecord, Delivery, Outcome, RecordWriter};
+
+use crate::config::Config;
+use crate::health::{HealthMonitor, HealthNotice};
+
+mod ivr;
+pub use ivr::{IvrContext, IvrStatus};
+/// Errors of [`IvrContext::load`].
+pub mod ivr_load_error {
+    pub use super::ivr::IvrLoadError;
+}
+
+/// Bound of one call's inbound message queue. A call sees a handful of messages per second;
+/// beyond this the UDP datagram is dropped and SIP retransmission recovers it.
+const INBOX: usize = 64;
+/// Bound of one call's own transaction table (the A-leg INVITE, CANCEL/BYE/INFO/re-INVITE on
+/// both legs, B-leg INVITEs of every route step and their CANCELs).
+const CALL_TRANSACTIONS: usize = 64;
+
+/// Why a bridged call could not be started; the caller gets 503 + Retry-After.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("call limit reached ({0} calls in progress)")]
+    Full(usize),
+    #[error(transparent)]
+    Ports(#[from] PortError),
+    #[error("IVR call limit reached ({0} IVR calls in progress)")]
+    IvrFull(usize),
+    #[error("the IVR is not enabled")]
+    NoIvr,
+}
+
+/// A message for a call task.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Request(Request, SocketAddr),
+    Response(Response, SocketAddr),
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Carrier-leg Call-ID → call.
+    by_call_id: HashMap<Bytes, mpsc::Sender<Inbound>>,
+    /// Token (prefix of every B-leg Call-ID this layer made) → call.
+    by_token: HashMap<String, mpsc::Sender<Inbound>>,
+}
+
+/// Counters of the call layer.
+#[derive(Debug, Default)]
+pub struct CallMetrics {
+    pub started: AtomicU64,
+    pub refused: AtomicU64,
+    pub answered: AtomicU64,
+    pub inbox_full: AtomicU64,
+    /// RTP packets relayed caller → destination and back, summed over finished calls.
+    pub rtp_a_to_b: AtomicU64,
+    pub rtp_b_to_a: AtomicU64,
+    /// Calls answered by the IVR (dialogue or announcement).
+    pub ivr_started: AtomicU64,
+    /// IVR calls refused with 503 (`[ivr] max_calls` or no RTP port).
+    pub ivr_refused: AtomicU64,
+    /// IVR calls put through to a destination that answered.
+    pub ivr_put_through: AtomicU64,
+}
+
+/// What the call layer needs from the server, fixed when it starts.
+pub struct CallLayer {
+    sock: Arc<UdpSocket>,
+    /// Our address in Via, Contact and SDP.
+    advertised: SocketAddr,
+    /// `[trunk] outbound`: where `tel:` and host-name destinations go. Without it only
+    /// IP-literal SIP destinations can be bridged (IVR calls).
+    outbound: Option<SocketAddr>,
+    ports: PortPool,
+    call_cfg: CallConfig,
+    relay_cfg: RelayConfig,
+    registry: Mutex<Registry>,
+    /// Tasks alive (including finished calls still absorbing retransmissions).
+    tasks: AtomicUsize,
+    /// Calls whose caller leg is not settled yet: what the shutdown grace period waits for.
+    live: AtomicUsize,
+    max_calls: usize,
+    records: Option<RecordWriter>,
+    node_id: String,
+    boot_ms: i64,
+    seq: AtomicU64,
+    /// Cancelled when the shutdown grace period is over: every call is ended now.
+    hurry: CancellationToken,
+    /// OPTIONS probing of destinations: dead ones are skipped, and a destination dying while
+    /// it is being called ends that attempt.
+    health: Option<HealthMonitor>,
+    /// The IVR (prompts, recogniser, limits); `None` when `[ivr] enabled = false`.
+    ivr: Option<Arc<IvrContext>>,
+    /// IVR calls in progress (bounded by `[ivr] max_calls`).
+    ivr_live: AtomicUsize,
+    pub metrics: CallMetrics,
+}
+
+/// What the engine hands over for a new bridged call.
+pub(crate) struct NewCall {
+    pub invite: Request,
+    pub source: SocketAddr,
+    pub decision: Decision,
+    pub steps: Vec<RouteStep>,
+    pub caller: String,
+    pub dialled: String,
+    pub received_ms: i64,
+    pub decided_ms: i64,
+}
+
+impl CallLayer {
+    /// `sock` is the SIP UDP socket (bridged calls use UDP on both legs).
+    pub fn new(
+        config: &Config,
+        sock: Arc<UdpSocket>,
+        outbound: Option<SocketAddr>,
+        records: Option<RecordWriter>,
+        health: Option<HealthMonitor>,
+        ivr: Option<Arc<IvrContext>>,
+    ) -> std::io::Result<CallLayer> {
+        let local = sock.local_addr()?;
+        let ip = config.sip.advertised_ip.unwrap_or_else(|| {
+            if local.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { local.ip() }
+        });
+        let advertised = SocketAddr::new(ip, local.port());
+        let rtp_ip = config.rtp.address.unwrap_or(ip);
+        let ports = PortPool::new(rtp_ip, config.rtp.port_min..=config.rtp.port_max)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let contact = format!("sip:veertien@{}", advertised);
+        let t = &config.trunk;
+        let call_cfg = CallConfig {
+            a_contact: contact.clone(),
+            b_contact: contact,
+            trunk_route: Vec::new(),
+            trunk_domain: outbound.map(|o| o.to_string()),
+            setup_timeout: Duration::from_secs(t.setup_timeout_secs),
+            default_no_answer: Duration::from_secs(t.no_answer_secs),
+            no_response: Duration::from_millis(t.no_response_ms),
+            max_duration: Some(Duration::from_secs(t.max_call_secs)),
+            ..CallConfig::default()
+        };
+        Ok(CallLayer {
+            sock,
+            advertised,
+            outbound,
+            ports,
+            call_cfg,
+            relay_cfg: RelayConfig { media_timeout: Duration::from_secs(t.media_timeout_secs), ..RelayConfig::default() },
+            registry: Mutex::new(Registry::default()),
+            tasks: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            max_calls: config.sip.max_concurrent_calls,
+            records,
+            node_id: config.node_id.clone(),
+            boot_ms: Timestamp::now().as_millisecond(),
+            seq: AtomicU64::new(0),
+            hurry: CancellationToken::new(),
+            health,
+            ivr,
+            ivr_live: AtomicUsize::new(0),
+            metrics: CallMetrics::default(),
+        })
+    }
+
+    pub fn outbound(&self) -> Option<SocketAddr> {
+        self.outbound
+    }
+
+    /// Bridged delivery of `Forward` decisions needs the outbound trunk.
+    pub fn can_bridge(&self) -> bool {
+        self.outbound.is_some()
+    }
+
+    /// The IVR, when enabled.
+    pub fn ivr(&self) -> Option<&Arc<IvrContext>> {
+        self.ivr.as_ref()
+    }
+
+    /// IVR calls in progress.
+    pub fn ivr_calls(&self) -> usize {
+        self.ivr_live.load(Ordering::Relaxed)
+    }
+
+    /// Our SIP address as announced in Via/Contact.
+    pub fn advertised(&self) -> SocketAddr {
+        self.advertised
+    }
+
+    pub fn health(&self) -> Option<&HealthMonitor> {
+        self.health.as_ref()
+    }
+
+    /// Calls whose caller leg is not settled (ringing or answered).
+    pub fn live_calls(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Call tasks still running (settled calls linger up to 64*T1 for retransmissions).
+    pub fn tasks(&self) -> usize {
+        self.tasks.load(Ordering::Relaxed)
+    }
+
+    /// Ends every call now (the shutdown grace period is over): answered calls get BYE on
+    /// both legs, calls still ringing are cancelled and the caller gets a final response.
+    pub fn hang_up_all(&self) {
+        self.hurry.cancel();
+    }
+
+    fn lookup(&self, call_id: Option<&Bytes>) -> Option<mpsc::Sender<Inbound>> {
+        if self.tasks.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let call_id = call_id?;
+        let reg = self.registry.lock();
+        reg.by_call_id.get(call_id).cloned().or_else(|| {
+            let s = std::str::from_utf8(call_id).ok()?;
+            let (token, n) = s.rsplit_once('-')?;
+            n.parse::<u32>().ok()?;
+            reg.by_token.get(token).cloned()
+        })
+    }
+
+    /// Whether a message with this Call-ID belongs to a call in progress.
+    pub fn owns(&self, call_id: Option<&Bytes>) -> bool {
+        self.lookup(call_id).is_some()
+    }
+
+    /// Routes a message to the call it belongs to; false when no call claims it.
+    pub(crate) fn deliver(&self, msg: Inbound) -> bool {
+        let call_id = match &msg {
+            Inbound::Request(r, _) => r.call_id(),
+            Inbound::Response(r, _) => r.call_id(),
+        };
+        let Some(tx) = self.lookup(call_id) else { return false };
+        if tx.try_send(msg).is_err() {
+            // Full inbox or a task that just ended: drop, retransmission recovers the former.
+            self.metrics.inbox_full.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Starts a bridged call for a new INVITE (already validated and admitted).
+    pub(crate) fn start(self: &Arc<Self>, new: NewCall) -> Result<(), StartError> {
+        let Some(call_id) = new.invite.call_id().cloned() else {
+            return Err(StartError::Full(0));
+        };
+        // Reserve the slot first so concurrent INVITEs cannot overshoot the bound.
+        if self.tasks.fetch_add(1, Ordering::AcqRel) >= self.max_calls {
+            self.tasks.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(StartError::Full(self.max_calls));
+        }
+        let sockets = self.ports.bind().and_then(|a| Ok((a, self.ports.bind()?)));
+        let (a_sock, b_sock) = match sockets {
+            Ok(s) => s,
+            Err(e) => {
+                self.tasks.fetch_sub(1, Ordering::AcqRel);
+                self.metrics.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
+        self.spawn_task(call_id, new, TaskMedia::Bridge { a: a_sock, b: b_sock }, None);
+        Ok(())
+    }
+
+    /// Starts an IVR call (shared area code, or an announcement) for a new INVITE: the
+    /// platform answers it, runs the dialogue and puts the caller through (`ivr.rs`).
+    pub(crate) fn start_ivr(self: &Arc<Self>, new: NewCall) -> Result<(), StartError> {
+        let Some(ctx) = self.ivr.clone() else { return Err(StartError::NoIvr) };
+        let Some(call_id) = new.invite.call_id().cloned() else {
+            return Err(StartError::Full(0));
+        };
+        if self.ivr_live.fetch_add(1, Ordering::AcqRel) >= ctx.cfg.max_calls {
+            self.ivr_live.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.ivr_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(StartError::IvrFull(ctx.cfg.max_calls));
+        }
+        if self.tasks.fetch_add(1, Ordering::AcqRel) >= self.max_calls {
+            self.tasks.fetch_sub(1, Ordering::AcqRel);
+            self.ivr_live.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.ivr_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(StartError::Full(self.max_calls));
+        }
+        let sock = match self.ports.bind() {
+            Ok(s) => s,
+            Err(e) => {
+                self.tasks.fetch_sub(1, Ordering::AcqRel);
+                self.ivr_live.fetch_sub(1, Ordering::AcqRel);
+                self.metrics.ivr_refused.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
+        self.metrics.ivr_started.fetch_add(1, Ordering::Relaxed);
+        let front = ivr::Front::new(ctx);
+        self.spawn_task(call_id, new, TaskMedia::Ivr(sock), Some(Box::new(front)));
+        Ok(())
+    }
+
+    fn spawn_task(self: &Arc<Self>, call_id: Bytes, new: NewCall, media: TaskMedia, front: Option<Box<ivr::Front>>) {
+        let is_ivr = front.is_some();
+        // Tags and B-leg Call-IDs derive from the token: unguessable, from the OS CSPRNG.
+        let token = format!("v{:016x}", rand::random::<u64>());
+        let (tx, rx) = mpsc::channel(INBOX);
+        {
+            let mut reg = self.registry.lock();
+            reg.by_call_id.insert(call_id.clone(), tx.clone());
+            reg.by_token.insert(token.clone(), tx);
+        }
+        self.live.fetch_add(1, Ordering::AcqRel);
+        self.metrics.started.fetch_add(1, Ordering::Relaxed);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let record_id = format!("{}-{}{:x}-{seq}", self.node_id, if is_ivr { "i" } else { "b" }, self.boot_ms);
+        let layer = self.clone();
+        tokio::spawn(async move {
+            let mut task = CallTask::new(layer.clone(), token.clone(), record_id, new, media, front);
+            task.run(rx).await;
+            if !task.settled {
+                layer.live.fetch_sub(1, Ordering::AcqRel);
+            }
+            if task.front.is_some() {
+                layer.ivr_live.fetch_sub(1, Ordering::AcqRel);
+            }
+            let mut reg = layer.registry.lock();
+            reg.by_call_id.remove(&call_id);
+            reg.by_token.remove(&token);
+            drop(reg);
+            layer.tasks.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// The RTP sockets a call task starts with.
+enum TaskMedia {
+    /// A bridged call: caller-facing and destination-facing relay sockets.
+    Bridge { a: veertien_media::ports::MediaSocket, b: veertien_media::ports::MediaSocket },
+    /// An IVR call: the caller-facing socket only (the destination's is taken when bridging).
+    Ivr(veertien_media::ports::MediaSocket),
+}
+
+/// One server transaction of the call as the machine knows it.
+struct ServerEntry {
+    tx: TxId,
+    request: Request,
+    source: SocketAddr,
+}
+
+struct CallTask {
+    layer: Arc<CallLayer>,
+    token: String,
+    record_id: String,
+    new: NewCall,
+    table: Table,
+    call: Option<Call>,
+    relay: Option<RtpRelay>,
+    relay_events: Option<mpsc::Receiver<RelayEvent>>,
+    anchor: MediaAnchor,
+    next_txn: u64,
+    servers: HashMap<ServerTxn, ServerEntry>,
+    by_server_tx: HashMap<TxId, ServerTxn>,
+    clients: HashMap<TxId, RequestId>,
+    /// Via branch of every B-leg INVITE (CANCEL reuses it; retransmitted 2xx after the client
+    /// transaction ended are matched by it).
+    branches: HashMap<RequestId, String>,
+    invite_by_branch: HashMap<String, RequestId>,
+    timers: HashMap<TimerId, Instant>,
+    events: VecDeque<Event>,
+    /// The caller leg is settled (Finished emitted).
+    settled: bool,
+    /// The IVR in front of the bridge (IVR calls only): owns the caller's dialog until it
+    /// hands the call to the machine, and again after a failed bridge (`ivr.rs`).
+    front: Option<Box<ivr::Front>>,
+}
+
+impl CallTask {
+    fn new(
+        layer: Arc<CallLayer>,
+        token: String,
+        record_id: String,
+        new: NewCall,
+        media: TaskMedia,
+        mut front: Option<Box<ivr::Front>>,
+    ) -> CallTask {
+        let cfg = txn::Config {
+            max_transactions: CALL_TRANSACTIONS,
+            invite_limit: CALL_TRANSACTIONS,
+            trying_delay: None,
+            // The call machine retransmits its own 2xx (it also needs them after Timer L).
+            retransmit_2xx: false,
+            ..txn::Config::default()
+        };
+        let (anchor, relay, events) = match media {
+            TaskMedia::Bridge { a: a_sock, b: b_sock } => {
+                let anchor = MediaAnchor {
+                    a_facing: SocketAddr::new(layer.advertised.ip(), a_sock.port()),
+                    b_facing: SocketAddr::new(layer.advertised.ip(), b_sock.port()),
+                };
+                let none = LegPeer { remote: None, telephone_event_pt: None };
+                let (relay, events) = RtpRelay::start(a_sock, none, b_sock, none, layer.relay_cfg.clone());
+                (anchor, Some(relay), Some(events))
+            }
+            TaskMedia::Ivr(sock) => {
+                let a = SocketAddr::new(layer.advertised.ip(), sock.port());
+                if let Some(f) = front.as_mut() {
+                    f.set_socket(sock);
+                }
+                // b_facing is set when a destination socket is taken for the bridge.
+                (MediaAnchor { a_facing: a, b_facing: a }, None, None)
+            }
+        };
+        CallTask {
+            layer,
+            token,
+            record_id,
+            new,
+            table: Table::new(cfg),
+            call: None,
+            relay,
+            relay_events: events,
+            anchor,
+            next_txn: 0,
+            servers: HashMap::new(),
+            by_server_tx: HashMap::new(),
+            clients: HashMap::new(),
+            branches: HashMap::new(),
+            invite_by_branch: HashMap::new(),
+            timers: HashMap::new(),
+            events: VecDeque::new(),
+            settled: false,
+            front,
+        }
+    }
+
+    async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
+        let invite = self.new.invite.clone();
+        let source = self.new.source;
+        self.table.on_request(invite, Peer { addr: source, transport: Transport::Udp }, Instant::now());
+        self.pump().await;
+        let hurry = self.layer.hurry.clone();
+        let mut hurried = false;
+        let mut notices = self.layer.health.as_ref().map(HealthMonitor::subscribe);
+        loop {
+            let front_done = self.front.as_ref().is_none_or(|f| f.is_done());
+            if front_done && self.call.as_ref().is_none_or(Call::is_finished) && self.table.is_empty() {
+                break;
+            }
+            let deadline = self.next_deadline();
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(Inbound::Request(req, src)) => {
+                        self.table.on_request(req, Peer { addr: src, transport: Transport::Udp }, Instant::now());
+                    }
+                    Some(Inbound::Response(resp, src)) => {
+                        self.table.on_response(resp, Peer { addr: src, transport: Transport::Udp }, Instant::now());
+                    }
+                    None => break,
+                },
+                _ = sleep => {
+                    self.fire_timers();
+                    if self.front.is_some() {
+                        self.front_timers(Instant::now()).await;
+                    }
+                }
+                r = ivr::job_done(&mut self.front) => self.front_job_done(r).await,
+                Some(ev) = recv_opt(&mut self.relay_events) => {
+                    let RelayEvent::MediaTimeout { leg, silent_for } = ev;
+                    tracing::info!(call = %self.record_id, ?leg, ?silent_for, "no RTP from a leg");
+                }
+                Some(n) = recv_notice(&mut notices) => {
+                    if !n.alive {
+                        self.events.push_back(Event::DestinationDown { destination: n.destination });
+                    }
+                }
+                _ = hurry.cancelled(), if !hurried => {
+                    hurried = true;
+                    if self.front.is_some() {
+                        self.front_hurry();
+                    }
+                    // Shutdown: end the call the way the machine ends stuck calls.
+                    self.events.push_back(Event::Timer(TimerId::MaxDuration));
+                    self.events.push_back(Event::Timer(TimerId::Setup));
+                }
+            }
+            self.pump().await;
+        }
+        if let Some(relay) = self.relay.take() {
+            let stats = relay.stop().await;
+            self.count_rtp(&stats);
+        }
+        if self.front.as_ref().is_some_and(|f| !f.is_done()) {
+            // The task ends with the dialogue still open (its inbox closed): record it.
+            self.front_finish().await;
+        }
+    }
+
+    fn count_rtp(&self, stats: &veertien_media::relay::RelayStats) {
+        let m = &self.layer.metrics;
+        m.rtp_a_to_b.fetch_add(stats.a_to_b.packets, Ordering::Relaxed);
+        m.rtp_b_to_a.fetch_add(stats.b_to_a.packets, Ordering::Relaxed);
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let t = self.timers.values().min().copied().unwrap_or(far);
+        let t = self.front.as_ref().and_then(|f| f.next_deadline()).map_or(t, |x| x.min(t));
+        self.table.next_timeout().map_or(t, |x| x.min(t))
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        self.table.on_timer(now);
+        let mut due: Vec<(TimerId, Instant)> = self.timers.iter().filter(|(_, at)| **at <= now).map(|(k, v)| (*k, *v)).collect();
+        due.sort_by_key(|(_, at)| *at);
+        for (t, _) in due {
+            self.timers.remove(&t);
+            self.events.push_back(Event::Timer(t));
+        }
+    }
+
+    /// Runs table actions, machine events and machine actions until all are drained.
+    async fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(a) = self.table.poll_action() {
+                progressed = true;
+                self.on_table_action(a).await;
+            }
+            if let Some(ev) = self.events.pop_front() {
+                progressed = true;
+                let health: &dyn DestinationHealth = match &self.layer.health {
+                    Some(h) => h,
+                    None => &AllAlive,
+                };
+                if let Some(call) = self.call.as_mut() {
+                    call.handle(ev, Timestamp::now(), health);
+                }
+            }
+            while let Some(a) = self.call.as_mut().and_then(Call::poll_action) {
+                progressed = true;
+                self.on_call_action(a).await;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    async fn send_bytes(&self, to: SocketAddr, bytes: &[u8]) {
+        if let Err(e) = self.layer.sock.send_to(bytes, to).await {
+            tracing::debug!(%to, error = %e, "SIP send failed");
+        }
+    }
+
+    async fn on_table_action(&mut self, a: txn::Action) {
+        match a {
+            txn::Action::Send { to, bytes } => self.send_bytes(to.addr, &bytes).await,
+            txn::Action::Request { tx, request, source } | txn::Action::Cancel { tx, request, source, .. } => {
+                self.next_txn += 1;
+                let id = ServerTxn(self.next_txn);
+                let view = InRequest::from_sip(&request);
+                self.servers.insert(id, ServerEntry { tx, request: request.clone(), source: source.addr });
+                self.by_server_tx.insert(tx, id);
+                let view = match view {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let resp = Response::builder(&request, 400).reason(format!("Bad Request ({e})")).build();
+                        let _ = self.table.respond(tx, resp, Instant::now());
+                        return;
+                    }
+                };
+                if self.front_takes() {
+                    return self.front_request(id, &request, view).await;
+                }
+                if self.call.is_none() {
+                    if *request.method() != Method::Invite {
+                        let resp = Response::builder(&request, 481).build();
+                        let _ = self.table.respond(tx, resp, Instant::now());
+                        return;
+                    }
+                    let layer = self.layer.clone();
+                    let health: &dyn DestinationHealth = match &layer.health {
+                        Some(h) => h,
+                        None => &AllAlive,
+                    };
+                    let call = Call::new(
+                        self.layer.call_cfg.clone(),
+                        &self.token,
+                        self.anchor,
+                        std::mem::take(&mut self.new.steps),
+                        id,
+                        view,
+                        Timestamp::now(),
+                        health,
+                    );
+                    self.call = Some(call);
+                } else {
+                    self.events.push_back(Event::Request { txn: id, request: view });
+                }
+            }
+            txn::Action::Ack { request, .. } => {
+                if self.front_takes() {
+                    return self.front_ack(&request).await;
+                }
+                if let Ok(view) = InRequest::from_sip(&request) {
+                    self.events.push_back(Event::Ack { request: view });
+                }
+            }
+            txn::Action::Response { tx, response } => {
+                if self.front.as_ref().is_some_and(|f| f.clients.contains(&tx)) {
+                    if response.status() >= 200 {
+                        self.front_client_done(tx).await;
+                    }
+                    return;
+                }
+                let Some(id) = self.clients.get(&tx).copied() else { return };
+                match InResponse::from_sip(&response) {
+                    Ok(view) => self.events.push_back(Event::Response { id, response: view }),
+                    Err(e) => tracing::info!(call = %self.record_id, error = %e, "unusable response ignored"),
+                }
+            }
+            txn::Action::StrayResponse { response, .. } => {
+                // A 2xx retransmitted after our INVITE client transaction ended (RFC 6026):
+                // the machine still ACKs it (and BYEs an extra fork).
+                let is_invite_2xx =
+                    (200..300).contains(&response.status()) && response.cseq().is_some_and(|c| c.method == Method::Invite);
+                let id = response
+                    .top_via()
+                    .and_then(|v| v.branch.as_ref())
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|b| self.invite_by_branch.get(b).copied());
+                if let (true, Some(id), Ok(view)) = (is_invite_2xx, id, InResponse::from_sip(&response)) {
+                    self.events.push_back(Event::Response { id, response: view });
+                }
+            }
+            txn::Action::Timeout { tx } | txn::Action::TransportError { tx } => {
+                if self.front.as_ref().is_some_and(|f| f.clients.contains(&tx)) {
+                    return self.front_client_done(tx).await;
+                }
+                if let Some(id) = self.clients.get(&tx).copied() {
+                    self.events.push_back(Event::RequestFailed { id, reason: "no final response (timeout)".to_owned() });
+                }
+            }
+            txn::Action::Refused { .. } => {}
+            txn::Action::Terminated { tx } => {
+                self.clients.remove(&tx);
+                // Server transaction requests are kept: the machine may retransmit a 2xx on them.
+                self.by_server_tx.remove(&tx);
+            }
+        }
+    }
+
+    /// Next hop of a request we send: the first Route, else the Request-URI when its host is
+    /// an IP address, else the leg's default (the carrier's address for leg A, the outbound
+    /// trunk for leg B). DNS is deliberately not used on the call path.
+    fn next_hop(&self, leg: Leg, req: &OutRequest) -> Option<SocketAddr> {
+        let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
+        if let Some(hop) = ip_hop(first) {
+            return Some(hop);
+        }
+        match leg {
+            Leg::A => Some(self.new.source),
+            Leg::B => self.layer.outbound,
+        }
+    }
+
+    /// Whether requests on the caller's dialog go to the IVR front (not to the machine).
+    fn front_takes(&self) -> bool {
+        self.front.as_ref().is_some_and(|f| f.takes_requests(self.call.as_ref().is_some_and(|c| !c.is_finished())))
+    }
+
+    fn new_branch(&self, id: RequestId) -> String {
+        format!("z9hG4bK{}r{}x{:08x}", self.token, id.0, rand::random::<u32>())
+    }
+
+    async fn on_call_action(&mut self, a: Action) {
+        match a {
+            Action::Send { leg, id, kind, request } => {
+                let branch = match kind {
+                    SendKind::Cancel { invite } => match self.branches.get(&invite) {
+                        Some(b) => b.clone(),
+                        None => return self.events.push_back(Event::RequestFailed { id, reason: "unknown INVITE".into() }),
+                    },
+                    _ => self.new_branch(id),
+                };
+                let Some(hop) = self.next_hop(leg, &request) else {
+                    if kind != SendKind::Ack {
+                        let reason = format!("no outbound trunk for {}", request.request_uri);
+                        self.events.push_back(Event::RequestFailed { id, reason });
+                    }
+                    return;
+                };
+                let via = ViaSpec {
+                    transport: Transport::Udp,
+                    host: host_text(self.layer.advertised.ip()),
+                    port: Some(self.layer.advertised.port()),
+                    branch: branch.clone(),
+                };
+                let wire = match request.to_sip(&via) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(call = %self.record_id, error = %e, "cannot build request");
+                        if kind != SendKind::Ack {
+                            self.events.push_back(Event::RequestFailed { id, reason: e.to_string() });
+                        }
+                        return;
+                    }
+                };
+                if kind == SendKind::Ack {
+                    self.send_bytes(hop, &wire.to_bytes()).await;
+                    return;
+                }
+                if request.method == veertien_b2bua::Method::Invite {
+                    self.branches.insert(id, branch.clone());
+                    self.invite_by_branch.insert(branch, id);
+                }
+                match self.table.send_request(wire, Peer { addr: hop, transport: Transport::Udp }, Instant::now()) {
+                    Ok(tx) => {
+                        self.clients.insert(tx, id);
+                    }
+                    Err(e) => self.events.push_back(Event::RequestFailed { id, reason: e.to_string() }),
+                }
+            }
+            Action::Respond { txn, response, .. } if txn == ivr::PRE_ANSWERED => {
+                if self.front.is_some() {
+                    self.front_machine_response(response).await;
+                }
+            }
+            Action::Respond { txn, response, .. } => self.respond(txn, &response).await,
+            Action::Media(m) => {
+                if self.relay.is_none()
+                    && self.front.is_some()
+                    && let MediaAction::Connect { side, .. } | MediaAction::Disconnect { side } = m
+                {
+                    let remote = match m {
+                        MediaAction::Connect { remote, .. } => Some(remote),
+                        _ => None,
+                    };
+                    return self.front_media(side, LegPeer { remote, telephone_event_pt: None });
+                }
+                let Some(relay) = self.relay.as_ref() else { return };
+                let (side, remote) = match m {
+                    MediaAction::Connect { side, remote } => (side, Some(remote)),
+                    MediaAction::Disconnect { side } => (side, None),
+                    MediaAction::Release => {
+                        if let Some(r) = self.relay.take() {
+                            let stats = r.stop().await;
+                            self.count_rtp(&stats);
+                            tracing::debug!(call = %self.record_id, ?stats, "relay released");
+                        }
+                        return;
+                    }
+                };
+                let leg = match side {
+                    Leg::A => veertien_media::relay::Leg::A,
+                    Leg::B => veertien_media::relay::Leg::B,
+                };
+                relay.update(leg, LegPeer { remote, telephone_event_pt: None }).await;
+            }
+            Action::StartTimer { timer, after } => {
+                self.timers.insert(timer, Instant::now() + after);
+            }
+            Action::CancelTimer(t) => {
+                self.timers.remove(&t);
+            }
+            Action::Record(ev) => tracing::debug!(call = %self.record_id, ?ev, "call event"),
+            Action::HandOff(h) if self.front.is_some() => self.front_handoff(h.prompt).await,
+            Action::HandOff(h) => {
+                // No announcement player on the bridge path: the caller gets a clear final
+                // status naming the announcement instead of silence.
+                let mut r = OutResponse::new(480, format!("Temporarily Unavailable (announcement: {})", sanitize(&h.prompt)));
+                r.to_tag = Some(h.to_tag.clone());
+                self.respond(h.txn, &r).await;
+            }
+            Action::Finished(summary) if self.front.is_some() => {
+                if summary.answered_at.is_some() {
+                    self.layer.metrics.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                self.front_machine_finished(summary).await;
+            }
+            Action::Finished(summary) => {
+                self.settled = true;
+                self.layer.live.fetch_sub(1, Ordering::AcqRel);
+                if summary.answered_at.is_some() {
+                    self.layer.metrics.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                self.write_record(&summary);
+            }
+        }
+    }
+
+    async fn respond(&mut self, txn: ServerTxn, response: &OutResponse) {
+        let Some(entry) = self.servers.get(&txn) else { return };
+        let wire = match response.to_sip(&entry.request) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(call = %self.record_id, error = %e, "cannot build response");
+                return;
+            }
+        };
+        let tx = entry.tx;
+        let fallback = txn::response_peer(&entry.request, Peer { addr: entry.source, transport: Transport::Udp });
+        let bytes = wire.to_bytes();
+        if self.table.respond(tx, wire, Instant::now()).is_err() {
+            // The transaction is over (Timer L): a 2xx retransmission the machine asked for
+            // goes out directly (RFC 3261 13.3.1.4 makes it the UAS core's job).
+            if let Some(p) = fallback {
+                self.send_bytes(p.addr, &bytes).await;
+            }
+        }
+    }
+
+    fn write_record(&self, s: &CallSummary) {
+        let Some(w) = &self.layer.records else { return };
+        let n = &self.new;
+        let mut rec = CallRecord::received(
+            self.record_id.clone(),
+            n.invite.call_id().map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default(),
+            self.layer.node_id.clone(),
+            n.caller.clone(),
+            n.dialled.clone(),
+            n.received_ms,
+        );
+        crate::engine::fill_decision(&mut rec, &n.decision);
+        rec.decided_ms = Some(n.decided_ms);
+        let ms = |t: Timestamp| t.as_millisecond();
+        rec.ringing_ms = s.ringing_at.map(ms);
+        rec.answered_ms = s.answered_at.map(ms);
+        rec.ended_ms = Some(ms(s.ended_at));
+        rec.outcome = Some(store_outcome(&s.outcome));
+        rec.delivery = Some(if s.outcome == veertien_b2bua::Outcome::Redirected { Delivery::Redirect } else { Delivery::Bridge });
+        rec.destination = s.destination.clone().or_else(|| s.attempts.last().map(|a| a.destination.clone()));
+        rec.sip_status = s.final_status;
+        if let veertien_b2bua::Outcome::Rejected { reason, .. } = &s.outcome {
+            rec.reject_reason = Some(reason.clone());
+        }
+        // Post-dial delay: INVITE received → the caller hears ringing (or the final answer).
+        let first = s.ringing_at.or(s.answered_at).unwrap_or(s.ended_at);
+        rec.post_dial_delay_ms = Some(ms(first) - n.received_ms);
+        rec.route_steps = attempts_json(s);
+        if w.try_submit(rec).is_err() {
+            tracing::warn!(call = %self.record_id, "call record queue full; record counted as dropped");
+        }
+    }
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::Receiver<RelayEvent>>) -> Option<RelayEvent> {
+    match rx {
+        Some(r) => match r.recv().await {
+            Some(e) => Some(e),
+            None => {
+                *rx = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_notice(rx: &mut Option<tokio::sync::broadcast::Receiver<HealthNotice>>) -> Option<HealthNotice> {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let Some(r) = rx.as_mut() else { return std::future::pending().await };
+        match r.recv().await {
+            Ok(n) => return Some(n),
+            // Missed notices: `is_alive` stays authoritative for the next route step.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => *rx = None,
+        }
+    }
+}
+
+/// The route steps of a call record: every attempt the machine made.
+fn attempts_json(s: &CallSummary) -> serde_json::Value {
+    let ms = |t: Timestamp| t.as_millisecond();
+    serde_json::Value::Array(
+        s.attempts
+            .iter()
+            .map(|a| {
+                let detail = match &a.result {
+                    veertien_b2bua::AttemptResult::Busy { status } => Some(status.to_string()),
+                    veertien_b2bua::AttemptResult::Unreachable { reason } => Some(reason.clone()),
+                    veertien_b2bua::AttemptResult::Rejected { status, reason } => Some(format!("{status} {reason}")),
+                    _ => None,
+                };
+                serde_json::json!({
+                    "step": a.step,
+                    "label": a.label,
+                    "destination": a.destination,
+                    "started_ms": a.started_at.map(ms),
+                    "ended_ms": ms(a.ended_at),
+                    "result": a.result.as_str(),
+                    "detail": detail,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn store_outcome(o: &veertien_b2bua::Outcome) -> Outcome {
+    use veertien_b2bua::Outcome as B;
+    match o {
+        B::Answered => Outcome::Answered,
+        B::Busy => Outcome::Busy,
+        B::NoAnswer => Outcome::NoAnswer,
+        B::Unreachable => Outcome::Unreachable,
+        B::CallerHungUpWhileRinging => Outcome::CallerHungUpWhileRinging,
+        B::Redirected => Outcome::Redirected,
+        B::Announcement => Outcome::Announcement,
+        B::Rejected { .. } => Outcome::Rejected,
+    }
+}
+
+/// `host:port` of a SIP URI (optionally in `<...>`) whose host is an IP literal.
+fn ip_hop(uri: &str) -> Option<SocketAddr> {
+    let t = uri.trim();
+    let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
+    let u = veertien_sip::Uri::parse(t).ok()?;
+    let s = u.sip()?;
+    let host = std::str::from_utf8(&s.host).ok()?;
+    let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    Some(SocketAddr::new(ip, s.port.unwrap_or(5060)))
+}
+
+fn host_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hop_from_ip_literal_uris_only() {
+        assert_eq!(ip_hop("sip:+31113123456@127.0.0.1:5070;user=phone"), Some("127.0.0.1:5070".parse().unwrap()));
+        assert_eq!(ip_hop("<sip:proxy.example;lr>"), None);
+        assert_eq!(ip_hop("<sip:10.0.0.1;lr>"), Some("10.0.0.1:5060".parse().unwrap()));
+        assert_eq!(ip_hop("sip:kcc@[::1]:5080"), Some("[::1]:5080".parse().unwrap()));
+        assert_eq!(ip_hop("tel:+31113123456"), None);
+    }
+}

@@ -1,0 +1,413 @@
+//! Bridged calls with real SIP peers: SIPp as the carrier (UAC) and SIPp as the municipality's
+//! contact centre and its overflow partner (UAS), the in-process server in between. Each test
+//! checks what both peers saw (SIPp's exit status) and the call record the server wrote.
+//! Scenarios are in `tests/sipp/` of this crate.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use support::*;
+use veertien_core::{Plan, Settings};
+use veertien_store::{CallFilter, CallRecord, Delivery, Outcome, Store};
+
+/// SIPp runs are serialised: the box has two cores and the timings (no-answer after 1 s)
+/// should not depend on how many other calls run at the same time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An even free port for RTP whose successor is free too (SIPp uses port+1 for RTCP... and
+/// some versions port+2 for video).
+fn free_media_port() -> u16 {
+    loop {
+        let p = free_udp_port() & !1;
+        if (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+/// A SIPp UAS playing one municipality destination, answering `calls` calls.
+struct Uas {
+    child: Option<Child>,
+    addr: SocketAddr,
+    name: &'static str,
+}
+
+impl Uas {
+    fn start(scenario_file: &'static str, calls: u32) -> Uas {
+        let port = free_udp_port();
+        let child = Command::new("sipp")
+            .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
+            .args(["-m", &calls.to_string(), "-rtp_echo", "-nostdin", "-timeout", "40s", "-timeout_error"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sipp runs (install the Debian package sip-tester)");
+        Uas { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), name: scenario_file }
+    }
+
+    fn uri(&self, user: &str) -> String {
+        format!("sip:{user}@{}", self.addr)
+    }
+
+    /// Waits for SIPp to finish its calls; returns (exit code, output tail).
+    fn finish(mut self, within: Duration) -> (i32, String) {
+        let deadline = std::time::Instant::now() + within;
+        let mut child = self.child.take().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                return (status.code().unwrap_or(-1), tail(&text));
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                return (-2, format!("{} did not finish in time\n{}", self.name, tail(&text)));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Uas {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Runs SIPp as the carrier's UAC for one call to `service`.
+fn uac(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
+    let out = Command::new("sipp")
+        .arg(server.to_string())
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-s", service, "-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
+        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
+        .output()
+        .expect("sipp runs (install the Debian package sip-tester)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), tail(&text))
+}
+
+/// A municipality alone on its area code (no question asked), with its 14+ number and CBS code.
+fn lone_municipality() -> (String, String) {
+    let plan = Plan::builtin();
+    let a = plan
+        .area_codes()
+        .iter()
+        .filter(|a| a.municipalities.len() == 1)
+        .find(|a| a.code == "020")
+        .or_else(|| plan.area_codes().iter().find(|a| a.municipalities.len() == 1))
+        .expect("the plan has area codes with one municipality");
+    (a.fourteen.clone(), plan.municipality(a.municipalities[0]).cbs.clone())
+}
+
+/// Starts a server whose settings bridge `cbs` to `primary`, with an optional overflow.
+async fn bridge_server(cbs: &str, primary: &str, overflow: Option<(&str, u16)>, adjust: impl FnOnce(&mut veertien_server::Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("settings.toml");
+    let mut toml = format!("[municipality.{cbs}]\nmode = \"bridge\"\ndestination = \"{primary}\"\n");
+    if let Some((o, secs)) = overflow {
+        toml.push_str(&format!("overflow = {{ destination = \"{o}\", no_answer_secs = {secs} }}\n"));
+    }
+    // The file must be valid for the real plan, as `serve` would load it.
+    Settings::from_toml_str(&toml, Plan::builtin()).expect("test settings are valid");
+    std::fs::write(&settings, toml).unwrap();
+    let primary_addr: SocketAddr = primary.rsplit('@').next().unwrap().parse().unwrap();
+    TestServer::start_in(dir, |c| {
+        c.plan.settings = Some(settings.clone());
+        c.trunk.outbound = Some(primary_addr);
+        c.trunk.no_response_ms = 1_000;
+        // SIPp scenarios do not expect OPTIONS probes; dead destinations are found by the
+        // no-response timer here (probing has its own tests in faults_destination.rs).
+        c.health.enabled = false;
+        c.rtp.port_min = 31_000;
+        c.rtp.port_max = 31_999;
+        adjust(c);
+    })
+    .await
+}
+
+async fn records(ts: TestServer) -> Vec<CallRecord> {
+    let db = ts.db_path();
+    let report = ts.server.shutdown().await;
+    assert_eq!(report.metrics.live_calls, 0, "no bridged call left over: {:?}", report.metrics);
+    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap()
+}
+
+fn steps(rec: &CallRecord) -> Vec<(String, String)> {
+    rec.route_steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["label"].as_str().unwrap().to_owned(), s["result"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_call_answered_audio_relayed_caller_hangs_up() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_answer.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller: call answered and ended cleanly:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "municipality: INVITE, ACK and BYE seen:\n{log}");
+    let m = ts.server.engine().metrics();
+    assert_eq!(m.bridged, 1, "{m:?}");
+    // Audio went through the relay both ways: the caller played G.711 for 1.5 s (20 ms
+    // packets) and the municipality's side echoed it.
+    let calls = &ts.server.engine().call_layer().unwrap().metrics;
+    let (a_to_b, b_to_a) = (calls.rtp_a_to_b.load(Relaxed), calls.rtp_b_to_a.load(Relaxed));
+    assert!(a_to_b >= 40 && b_to_a >= 40, "RTP relayed: caller→kcc {a_to_b}, kcc→caller {b_to_a}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert_eq!(r.delivery, Some(Delivery::Bridge));
+    assert_eq!(r.sip_status, Some(200));
+    assert_eq!(r.municipality_cbs.as_deref(), Some(cbs.as_str()));
+    assert!(r.destination.as_deref().unwrap().starts_with("sip:kcc@127.0.0.1:"), "{r:?}");
+    let (rx, ring, ans, end) = (r.received_ms, r.ringing_ms.unwrap(), r.answered_ms.unwrap(), r.ended_ms.unwrap());
+    assert!(rx <= ring && ring <= ans && ans < end, "timestamps in order: {r:?}");
+    // The caller played 1.5 s of audio before hanging up.
+    assert!(end - ans >= 1_000, "{r:?}");
+    assert_eq!(r.post_dial_delay_ms, Some(ring - rx));
+    assert_eq!(steps(r), vec![("primary".to_owned(), "answered".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_call_municipality_hangs_up() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_answer_then_bye.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "bridge_uac_callee_hangs_up.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller receives the BYE:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "municipality's BYE answered 200:\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+    assert!(recs[0].answered_ms.is_some() && recs[0].ringing_ms.is_none(), "answered without ringing: {:?}", recs[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_cancels_while_municipality_rings() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_ring_forever.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "cancel_uac.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller: CANCEL answered 200, INVITE 487:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "the CANCEL reached the municipality:\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r.outcome, Some(Outcome::CallerHungUpWhileRinging), "{r:?}");
+    assert_eq!(r.sip_status, Some(487));
+    assert!(r.ringing_ms.is_some() && r.answered_ms.is_none());
+    assert_eq!(steps(r), vec![("primary".to_owned(), "caller_hung_up".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_moves_to_the_overflow_partner() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_ring_forever.xml", 1);
+    let partner = Uas::start("uas_answer.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), Some((&partner.uri("overflow"), 1)), |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller is answered by the overflow partner:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "primary was cancelled after the no-answer time:\n{log}");
+    let (code, log) = blocking(move || partner.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "overflow partner answered:\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert!(r.destination.as_deref().unwrap().starts_with("sip:overflow@"), "{r:?}");
+    assert_eq!(steps(r), vec![("primary".into(), "no_answer".into()), ("overflow".into(), "answered".into())]);
+    // The primary rang for the configured second before the call moved on.
+    assert!(r.answered_ms.unwrap() - r.ringing_ms.unwrap() >= 1_000, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_moves_to_the_overflow_partner() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_busy.xml", 1);
+    let partner = Uas::start("uas_answer.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), Some((&partner.uri("overflow"), 20)), |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
+    assert_eq!(code, 0, "{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "486 was ACKed:\n{log}");
+    let (code, log) = blocking(move || partner.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "{log}");
+    let recs = records(ts).await;
+    let r = &recs[0];
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert_eq!(steps(r), vec![("primary".into(), "busy".into()), ("overflow".into(), "answered".into())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_destination_is_bypassed() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    // Nothing listens here: the INVITE gets no response at all.
+    let dead = format!("sip:kcc@127.0.0.1:{}", free_udp_port());
+    let partner = Uas::start("uas_answer.xml", 1);
+    let ts = bridge_server(&cbs, &dead, Some((&partner.uri("overflow"), 20)), |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
+    assert_eq!(code, 0, "{log}");
+    let (code, log) = blocking(move || partner.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "{log}");
+    let recs = records(ts).await;
+    let r = &recs[0];
+    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert_eq!(steps(r), vec![("primary".into(), "unreachable".into()), ("overflow".into(), "answered".into())]);
+    // Bypassed after the configured 1 s without any response, not after the 32 s SIP timeout.
+    let wait = r.answered_ms.unwrap() - r.received_ms;
+    assert!((1_000..10_000).contains(&wait), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_destination_busy_gives_the_caller_486() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_busy.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let c = Client::new(ts.udp).await;
+    let uri = format!("sip:{fourteen}@127.0.0.1");
+    c.send(request("INVITE", &uri, "z9hG4bK-busy1", "busy-1", c.port()).as_bytes()).await;
+    let mut last = c.recv().await;
+    while last.status() < 200 {
+        last = c.recv().await;
+    }
+    assert_eq!(last.status(), 486);
+    c.send(ack_for(&uri, "z9hG4bK-busy1", "busy-1", c.port(), &to_tag(&last)).as_bytes()).await;
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs[0].outcome, Some(Outcome::Busy), "{:?}", recs[0]);
+    assert_eq!(recs[0].sip_status, Some(486));
+}
+
+/// 8 kHz mono PCM16 WAV of a 440 Hz tone (what the caller says, as far as the bridge cares).
+fn tone_wav(path: &std::path::Path, secs: u32) {
+    let n = 8_000 * secs;
+    let mut b = Vec::with_capacity(44 + 2 * n as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    b.extend_from_slice(&1u16.to_le_bytes()); // mono
+    b.extend_from_slice(&8_000u32.to_le_bytes());
+    b.extend_from_slice(&16_000u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(2 * n).to_le_bytes());
+    for i in 0..n {
+        let v = (f64::from(i) * 440.0 * std::f64::consts::TAU / 8_000.0).sin() * 12_000.0;
+        b.extend_from_slice(&(v as i16).to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// A real SIP phone as the caller: baresip dials the 14+ number, sends 3 s of G.711 from a
+/// WAV file and hangs up; the municipality (SIPp) echoes the audio. The relay must have
+/// carried it both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_caller_audio_through_the_bridge() {
+    if Command::new("baresip").arg("-h").output().is_err() {
+        eprintln!("SKIPPED: baresip is not installed (Debian package baresip)");
+        return;
+    }
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_answer.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("caller.wav");
+    tone_wav(&wav, 3);
+    let cfg = dir.path().join("baresip");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let rtp = free_media_port();
+    std::fs::write(
+        cfg.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{}\naudio_player aufile,{dir}/heard.wav\n\
+             audio_source aufile,{wav}\naudio_alert aufile,{wav}\naudio_srate 8000\naudio_channels 1\n\
+             rtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+             module aufile.so\nmodule_app account.so\nmodule_app menu.so\n",
+            free_udp_port(),
+            rtp + 3,
+            dir = dir.path().display(),
+            wav = wav.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(cfg.join("accounts"), "<sip:0612345678@127.0.0.1>;regint=0;audio_codecs=PCMA,PCMU\n").unwrap();
+    std::fs::write(cfg.join("contacts"), "").unwrap();
+    let target = format!("sip:{fourteen}@{}", ts.udp);
+    let out = blocking(move || {
+        Command::new("timeout")
+            // `-n 127.0.0.1`: put the loopback address in the SDP (not the machine's first interface).
+            .args(["20", "baresip", "-n", "127.0.0.1", "-f", cfg.to_str().unwrap(), "-e", &format!("/dial {target}"), "-t", "8"])
+            .output()
+            .unwrap()
+    })
+    .await;
+    let log = tail(&String::from_utf8_lossy(&out.stdout));
+    assert!(log.contains("Call established"), "baresip's call was answered through the bridge:\n{log}");
+    let (code, uas_log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "{uas_log}");
+    let calls = &ts.server.engine().call_layer().unwrap().metrics;
+    let (a_to_b, b_to_a) = (calls.rtp_a_to_b.load(Relaxed), calls.rtp_b_to_a.load(Relaxed));
+    // 3 s of 20 ms packets = 150 each way; allow for start-up and the echo's latency.
+    assert!(a_to_b >= 100 && b_to_a >= 100, "RTP relayed: baresip→kcc {a_to_b}, kcc→baresip {b_to_a}\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+    assert!(recs[0].ended_ms.unwrap() - recs[0].answered_ms.unwrap() >= 2_500, "the call lasted the 3 s of audio: {:?}", recs[0]);
+}

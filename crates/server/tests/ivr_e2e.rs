@@ -1,0 +1,95 @@
+//! IVR calls in the server (in-process; the same flows through the real binary are in
+//! `crates/cli/tests/ivr_e2e.rs`): a SIPp caller on 140113 presses Kapelle's digit as RFC 4733
+//! events during the welcome and is put through to a SIPp UAS; when Kapelle is busy the caller
+//! hears that it cannot be reached and the platform hangs up.
+
+mod ivr_support;
+
+use std::time::Duration;
+
+use ivr_support::*;
+use veertien_server::{Config, Server};
+use veertien_store::{CallFilter, Store};
+
+async fn start(kapelle_uri: &str) -> (Server, tempfile::TempDir, std::net::SocketAddr) {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,veertien_server=debug").try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let (cbs, _) = kapelle();
+    let (text, sip) = serve_config(dir.path(), &cbs, kapelle_uri, false);
+    let config = Config::parse(&text).expect("test config is valid");
+    let server = Server::start(config, true, None).await.expect("server starts");
+    (server, dir, sip)
+}
+
+async fn records(server: Server, dir: &std::path::Path) -> Vec<serde_json::Value> {
+    server.shutdown().await;
+    let store = Store::open(dir.join("calls.db").to_str().unwrap()).await.unwrap();
+    let calls = store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap();
+    calls.iter().map(|c| serde_json::to_value(c).unwrap()).collect()
+}
+
+fn key_pcap(dir: &std::path::Path) {
+    let (_, digit) = kapelle();
+    let mut rtp = Rtp::new();
+    rtp.silence(1200);
+    rtp.key(digit);
+    rtp.silence(1000);
+    rtp.write(&dir.join("caller.pcap"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_during_the_welcome_puts_the_caller_through_to_kapelle() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") || !have("espeak-ng") {
+        eprintln!("skipped: needs sipp and espeak-ng");
+        return;
+    }
+    let (uas, uas_port) = kapelle_uas("uas_answer.xml");
+    let (server, dir, sip) = start(&format!("sip:kapelle@127.0.0.1:{uas_port}")).await;
+    key_pcap(dir.path());
+    let d = dir.path().to_path_buf();
+    let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, "ivr_uac_play_bye.xml", 14_000)).await.unwrap();
+    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let m = server.engine().metrics();
+    let put_through = server.engine().call_layer().unwrap().metrics.ivr_put_through.load(std::sync::atomic::Ordering::Relaxed);
+    let calls = records(server, dir.path()).await;
+    assert_eq!(code, 0, "caller:\n{out}");
+    assert_eq!(uas_code, 0, "Kapelle's contact centre:\n{uas_out}");
+    assert_eq!((m.ivr, put_through), (1, 1), "{m:?}");
+    let call = the_call(&calls);
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    assert_eq!(call["delivery"], "bridge");
+    assert_eq!(call["sip_status"], 200);
+    let (_, digit) = kapelle();
+    assert_eq!(entries(call, "digit")[0]["key"], digit.to_string(), "{call:#}");
+    assert_eq!(call["route_steps"][0]["result"], "answered", "{call:#}");
+    // Figures for docs/IVR.md (not asserted: wall-clock on a shared box).
+    eprintln!(
+        "IVR answered after {} ms (INVITE → 200); key → destination ringing after {} ms of the call",
+        call["post_dial_delay_ms"],
+        call["ringing_ms"].as_i64().unwrap_or(0) - call["received_ms"].as_i64().unwrap_or(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_destination_after_the_choice_is_told_and_the_platform_hangs_up() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") || !have("espeak-ng") {
+        eprintln!("skipped: needs sipp and espeak-ng");
+        return;
+    }
+    let (uas, uas_port) = kapelle_uas("uas_busy.xml");
+    let (server, dir, sip) = start(&format!("sip:kapelle@127.0.0.1:{uas_port}")).await;
+    key_pcap(dir.path());
+    let d = dir.path().to_path_buf();
+    let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, "ivr_uac_play_wait_bye.xml", 0)).await.unwrap();
+    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let calls = records(server, dir.path()).await;
+    assert_eq!(code, 0, "the platform hung up after telling the caller:\n{out}");
+    assert_eq!(uas_code, 0, "{uas_out}");
+    let call = the_call(&calls);
+    assert_eq!(call["outcome"], "busy", "{call:#}");
+    let said: Vec<&str> = call["ivr"]["messages"].as_array().unwrap().iter().filter_map(|m| m["prompt"].as_str()).collect();
+    assert_eq!(said, ["unreachable"], "{call:#}");
+    assert!(call["ivr"]["messages"][0]["text"].as_str().unwrap().contains("niet bereikbaar"), "{call:#}");
+}

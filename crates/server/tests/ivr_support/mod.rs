@@ -1,0 +1,267 @@
+//! Helpers of the IVR end-to-end tests (this crate's `ivr_e2e.rs` and the CLI's, which
+//! runs the real binary): the caller's audio as a pcap SIPp replays (RFC 4733 keys, G.711
+//! speech from espeak-ng, noise), SIPp as caller and as Kapelle's contact centre, and the
+//! call record's dialogue.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use veertien_core::{CallInfo, Decision, Plan, Settings, decide};
+
+/// The tests share two cores with the server and Whisper: one at a time.
+pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/tests/sipp").join(name)
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An even free port whose next three are free too (SIPp's RTP, RTCP, video).
+pub fn free_media_port() -> u16 {
+    loop {
+        let p = free_udp_port() & !1;
+        if p < 60_000 && (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+/// Kapelle's CBS code and its keypad digit on 0113, from the routing decision itself.
+pub fn kapelle() -> (String, char) {
+    let plan = Plan::builtin();
+    let d = decide(&CallInfo { dialled: "140113", caller: None }, plan, &Settings::defaults(plan), jiff::Timestamp::now());
+    let Decision::Ask { candidates, .. } = d else { panic!("140113 is a shared area code: {d:?}") };
+    let c = candidates.iter().find(|c| c.municipality.name == "Kapelle").expect("Kapelle on 0113");
+    let digit = c.digit.expect("Kapelle is in the keypad menu");
+    (c.municipality.cbs.clone(), char::from_digit(u32::from(digit), 10).unwrap())
+}
+
+// ---- the caller's audio as a pcap ------------------------------------------------------
+
+pub struct Rtp {
+    seq: u16,
+    ts: u32,
+    /// Microseconds since the start of the capture.
+    at_us: u64,
+    packets: Vec<(u64, Vec<u8>)>,
+}
+
+impl Rtp {
+    pub fn new() -> Rtp {
+        Rtp { seq: 1000, ts: 16_000, at_us: 0, packets: Vec::new() }
+    }
+
+    fn packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
+        let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        p.extend_from_slice(payload);
+        self.packets.push((self.at_us, p));
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// G.711 u-law audio, 20 ms per packet.
+    pub fn ulaw(&mut self, samples: &[u8]) {
+        for chunk in samples.chunks(160) {
+            let mut c = chunk.to_vec();
+            c.resize(160, 0xFF);
+            let ts = self.ts;
+            self.packet(0, false, ts, &c);
+            self.ts = self.ts.wrapping_add(160);
+            self.at_us += 20_000;
+        }
+    }
+
+    pub fn silence(&mut self, ms: u32) {
+        self.ulaw(&vec![0xFFu8; (ms * 8) as usize]);
+    }
+
+    /// One key as RFC 4733 events (PT 101): 100 ms, three end packets.
+    pub fn key(&mut self, key: char) {
+        let code = match key {
+            '0'..='9' => key as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            _ => panic!("key {key}"),
+        };
+        let ts = self.ts;
+        for i in 1..=5u16 {
+            let dur = i * 160;
+            self.packet(101, i == 1, ts, &[code, 10, (dur >> 8) as u8, dur as u8]);
+            self.at_us += 20_000;
+        }
+        for _ in 0..3 {
+            self.packet(101, false, ts, &[code, 0x80 | 10, 0x03, 0x20]);
+        }
+        self.ts = self.ts.wrapping_add(800);
+    }
+
+    /// Writes a pcap (Ethernet/IPv4/UDP) SIPp can replay.
+    pub fn write(&self, path: &Path) {
+        let mut f = std::fs::File::create(path).unwrap();
+        let mut h = Vec::new();
+        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&0i32.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&65_535u32.to_le_bytes());
+        h.extend_from_slice(&1u32.to_le_bytes());
+        f.write_all(&h).unwrap();
+        for (at, rtp) in &self.packets {
+            let udp_len = 8 + rtp.len();
+            let ip_len = 20 + udp_len;
+            let mut frame = vec![0u8; 12];
+            frame.extend_from_slice(&[0x08, 0x00]);
+            let mut ip = vec![0x45, 0];
+            ip.extend_from_slice(&(ip_len as u16).to_be_bytes());
+            ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+            let sum = ip.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum::<u32>();
+            let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
+            frame.extend_from_slice(&ip);
+            frame.extend_from_slice(&6000u16.to_be_bytes());
+            frame.extend_from_slice(&6002u16.to_be_bytes());
+            frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            frame.extend_from_slice(&[0, 0]);
+            frame.extend_from_slice(rtp);
+            let mut rec = Vec::new();
+            rec.extend_from_slice(&((1_700_000_000 + at / 1_000_000) as u32).to_le_bytes());
+            rec.extend_from_slice(&((at % 1_000_000) as u32).to_le_bytes());
+            rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            f.write_all(&rec).unwrap();
+            f.write_all(&frame).unwrap();
+        }
+    }
+}
+
+/// `text` spoken by espeak-ng (Dutch), telephone band, as G.711 u-law bytes.
+pub fn speak_ulaw(dir: &Path, text: &str, voice: &str) -> Vec<u8> {
+    let wav = dir.join("speech.wav");
+    let raw = dir.join("speech.ul");
+    let ok = Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(&wav).arg(text).status().unwrap();
+    assert!(ok.success(), "espeak-ng");
+    let ok = Command::new("sox")
+        .arg(&wav)
+        .args(["-r", "8000", "-c", "1", "-t", "ul"])
+        .arg(&raw)
+        .args(["sinc", "300-3400"])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "sox");
+    std::fs::read(raw).unwrap()
+}
+
+/// White-ish noise in u-law (a radio in the room, not a name).
+pub fn noise_ulaw(ms: u32) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..ms * 8)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Mid-level codes of both signs: loud enough to trigger voice activity.
+            let level = 0x20 + (x % 0x20) as u8;
+            if x & 0x8000 != 0 { level } else { level | 0x80 }
+        })
+        .collect()
+}
+
+// ---- the peers ------------------------------------------------------------------------
+
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// SIPp as Kapelle's contact centre running `scenario_file` for one call (`uas_answer.xml`:
+/// answers, echoes the audio, waits for the BYE).
+pub fn kapelle_uas(scenario_file: &str) -> (Child, u16) {
+    let port = free_udp_port();
+    let child = Command::new("sipp")
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
+        .args(["-m", "1", "-rtp_echo", "-nostdin", "-timeout", "120s", "-timeout_error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp runs (Debian package sip-tester)");
+    (child, port)
+}
+
+pub fn finish(mut child: Child, within: Duration) -> (i32, String) {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            return (st.code().unwrap_or(-1), tail(&format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)), 40));
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            return (-2, tail(&String::from_utf8_lossy(&out.stdout), 40));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// SIPp as the caller: runs `scenario_file` in `dir` (where caller.pcap is), `pause_ms` for its
+/// `<pause/>`.
+pub fn caller(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms: u32) -> (i32, String) {
+    let out = Command::new("sipp")
+        .current_dir(dir)
+        .arg(server.to_string())
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-s", "140113", "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
+        .args(["-d", &pause_ms.to_string(), "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
+        .output()
+        .expect("sipp runs (Debian package sip-tester)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), tail(&text, 40))
+}
+
+pub fn the_call(calls: &[serde_json::Value]) -> &serde_json::Value {
+    let ivr: Vec<_> = calls.iter().filter(|c| c["decision_kind"] == "ask").collect();
+    assert_eq!(ivr.len(), 1, "one IVR call recorded: {calls:#?}");
+    ivr[0]
+}
+
+pub fn entries<'a>(call: &'a serde_json::Value, what: &str) -> Vec<&'a serde_json::Value> {
+    call["ivr"]["entries"].as_array().map(|a| a.iter().filter(|e| e["what"] == what).collect()).unwrap_or_default()
+}
+
+
+/// The `veertien serve` config of these tests: free loopback ports, Kapelle bridged to
+/// `kapelle_uri`, short no-input time. Returns (config text, SIP address).
+pub fn serve_config(dir: &Path, kapelle_cbs: &str, kapelle_uri: &str, speech: bool) -> (String, SocketAddr) {
+    let sip = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let settings = dir.join("settings.toml");
+    std::fs::write(&settings, format!("[municipality.{kapelle_cbs}]\nmode = \"bridge\"\ndestination = \"{kapelle_uri}\"\n")).unwrap();
+    let text = format!(
+        "node_id = \"ivr-e2e\"\n[sip]\nudp = \"{sip}\"\ntcp = \"127.0.0.1:{tcp}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\nprompts_dir = \"{prompts}\"\n\
+         [store]\npath = \"{db}\"\n[plan]\nsettings = \"{settings}\"\n[ivr]\nspeech = {speech}\nno_input_ms = 2500\nmax_dialogue_secs = 90\n[shutdown]\ngrace_secs = 2\n",
+        tcp = free_tcp_port(),
+        http = free_tcp_port(),
+        prompts = dir.join("prompts").display(),
+        db = dir.join("calls.db").display(),
+        settings = settings.display(),
+    );
+    (text, sip)
+}
