@@ -30,16 +30,21 @@ enum Command {
     /// Spraakherkenning meten / evaluate speech recognition
     #[command(subcommand)]
     Speech(commands::speech::SpeechCommand),
-    /// Het platform starten (SIP-dienst) / run the platform (SIP service)
+    /// Het platform starten (SIP-dienst en portal) / run the platform (SIP service and portal)
     Serve(commands::serve::ServeArgs),
     /// Recente oproepen / recent calls
     Calls(commands::calls::CallsArgs),
     /// Portal-accounts beheren / manage portal accounts
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Gesproken prompts van het keuzemenu / the IVR's spoken prompts
+    #[command(subcommand)]
+    Prompts(commands::prompts::PromptsCommand),
 }
 
 fn main() -> ExitCode {
+    // SAFETY: the first statement of main, before any thread exists (see init_process).
+    unsafe { veertien_speech::init_process() };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Route(a) => commands::route::run(a),
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => commands::serve::run(a),
         Command::Calls(a) => commands::calls::run(a),
         Command::User(c) => commands::user::run(c),
+        Command::Prompts(c) => commands::prompts::run(c),
     };
     match result {
         Ok(code) => code,

@@ -28,6 +28,7 @@ pub mod speech;
 pub mod serve;
 pub mod calls;
 pub mod user;
+pub mod prompts;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! `veertien serve [--config FILE]`: run the SIP service (and, once mounted, the portal).
+//! `veertien serve [--config FILE]`: run the SIP service and the portal (`[http] listen`,
+//! default http://127.0.0.1:8080).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +32,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
-    let report = runtime.block_on(veertien_server::serve(config, None))?;
+    let report = runtime.block_on(veertien_server::serve(config, Some(Box::new(veertien_web::Portal::default()))))?;
     if let Some(r) = &report.records
         && r.dropped > 0
     {
