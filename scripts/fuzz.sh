@@ -2,6 +2,10 @@
 # Build and run one cargo-fuzz target (or all in turn) for a number of seconds.
 #   scripts/fuzz.sh <target|all> <seconds> [extra libFuzzer flags]
 #   scripts/fuzz.sh list | seeds   (list targets | only regenerate the seed corpora)
+#   scripts/fuzz.sh --smoke        (CI: every target replays its seeds, committed regressions and
+#                                   any local corpus once; a plain build (profile smoke), no cargo-fuzz,
+#                                   no sanitizer, no nightly flags; a few minutes from a clean clone)
+#   scripts/fuzz.sh --smoke-web    (the same for the portal targets in fuzz/web; a much heavier build)
 # Seeds are regenerated from the repository's real data on every run (see seed_* below) into
 # fuzz/target/seeds/<target>; the growing corpus lives in fuzz/corpus/<target> (git-ignored);
 # crashes land in fuzz/artifacts/<target>. Committed regressions in fuzz/regressions/<target>
@@ -16,11 +20,17 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
 TARGETS=(sip_message sip_tcp_framer sdp_answer rtp_packet dialled_number settings_toml plan_csv spoken_text)
+# The portal's parsers live in their own fuzz crate (fuzz/web): veertien-web pulls in the whole
+# server, which would make every build of the core targets (and the CI smoke) several times slower.
+# They build without AddressSanitizer (-s none): the code under test is safe Rust, and an ASan
+# build of the server's dependency tree (speech runtime, TLS, SQLite) costs more than it finds.
+WEB_TARGETS=(portal_json portal_form prompt_upload)
+is_web() { [[ " ${WEB_TARGETS[*]} " == *" $1 "* ]]; }
 export RUSTC_BOOTSTRAP=1
 
-usage() { echo "usage: $0 <target|all|list> <seconds> [libFuzzer flags]" >&2; echo "targets: ${TARGETS[*]}" >&2; exit 2; }
+usage() { echo "usage: $0 <target|all|list> <seconds> [libFuzzer flags]" >&2; echo "targets: ${TARGETS[*]} ${WEB_TARGETS[*]}" >&2; exit 2; }
 
-command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
+need_cargo_fuzz() { command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz --locked" >&2; exit 1; }; }
 
 # One file per seed; $1 = dir, $2 = name, stdin = content.
 put() { cat > "$1/$2"; }
@@ -31,7 +41,7 @@ seed_sip() { # $1 = dir, $2 = prefix byte for the framer (empty for datagrams)
     { printf "$pre"; cat "$f"; } | put "$dir" "rfc4475-$(basename "$f" .dat)"
   done
   # SIPp scenario messages with their [keywords] filled in, CRLF line ends as on the wire.
-  for f in "$ROOT"/tests/sipp/*.xml; do
+  for f in "$ROOT"/crates/server/tests/sipp/*.xml; do
     python3 - "$f" <<'PY' | while IFS= read -r -d '' msg; do i=$((i+1)); { printf "$pre"; printf '%s' "$msg"; } | put "$dir" "sipp-$(basename "$f" .xml)-$i"; done
 import re, sys
 subs = {"service": "140113", "remote_ip": "127.0.0.1", "remote_port": "5060", "local_ip": "127.0.0.1",
@@ -134,6 +144,86 @@ seed_names() {
   printf '\x83\x01\x00\x02\x00\x03\x00euh kapelle of goes' | put "$dir" mixed
 }
 
+# Portal seeds from the real number plan: for municipalities of gemeenten_contact.csv their real
+# general number (or 14+ number) as destination, opening hours, holidays, exception days, menu
+# digits; $2 = json | form. The first byte selects the body kind (json: low 2 bits) and the
+# municipality/language, as the targets read it.
+seed_portal() {
+  python3 - "$1" "$2" "$ROOT/data/numberplan/gemeenten_contact.csv" <<'PY'
+import csv, json, sys, urllib.parse
+out, kind, src = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = [r for r in csv.DictReader(open(src, encoding="utf-8"))][:40]
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+for i, r in enumerate(rows):
+    raw = (r["general_phone_raw"] or "").strip() or "14" + r["area_code_of_phone"]
+    weekly = {d: (["08:30-12:00", "13:00-17:00"] if d in days[:5] else []) for d in days}
+    if i % 3 == 1:
+        weekly["thu"] = ["08:30-20:00"]
+    doc = {"status": ["active", "technical", "not_connected"][i % 3], "destination": raw,
+           "mode": "bridge" if i % 2 else "redirect", "menu_digit": (i % 10) if i % 4 == 0 else None,
+           "overflow_destination": "088 123 4567" if i % 5 == 0 else None,
+           "overflow_no_answer_secs": 20 if i % 5 == 0 else None,
+           "calamity_active": i % 7 == 0, "calamity_destination": "0800 1351" if i % 7 == 0 else None,
+           "calamity_message": "Storing: bel later terug" if i % 7 == 0 else "",
+           "forward_when_not_connected": i % 2 == 0, "languages": ["nl", "en"] if i % 2 else ["nl"],
+           "opening_hours": {"always_open": i % 11 == 0, "weekly": weekly,
+                             "closed_on": ["koningsdag", "eerste_kerstdag", "tweede_pinksterdag"][: i % 4],
+                             "exceptions": [{"date": "2026-12-24", "hours": ["08:30-14:00"], "note": "Kerstavond: tot 14:00"}] if i % 2 else []}}
+    if r["area_code_of_phone"]:
+        doc["menu_digits"] = {r["area_code_of_phone"]: i % 10}
+    sel = (i * 2 + (i % 2)) & 0x3f
+    if kind == "json":
+        body = json.dumps({"version": i, "settings": doc}, ensure_ascii=False)
+        open(f"{out}/settings-{i}", "wb").write(bytes([sel << 2]) + body.encode())
+    else:
+        pairs = [(k, doc[k]) for k in ("status", "destination", "mode", "calamity_message")]
+        for k in ("menu_digit", "overflow_destination", "overflow_no_answer_secs", "calamity_destination"):
+            if doc[k] is not None:
+                pairs.append((k, doc[k]))
+        for k in ("calamity_active", "forward_when_not_connected"):
+            if doc[k]:
+                pairs.append((k, "true"))
+        pairs += [("languages", l) for l in doc["languages"]]
+        oh = doc["opening_hours"]
+        if oh["always_open"]:
+            pairs.append(("always_open", "true"))
+        pairs += [(f"hours.{d}", ", ".join(v)) for d, v in oh["weekly"].items()]
+        pairs += [("closed_on", h) for h in oh["closed_on"]]
+        for j, e in enumerate(oh["exceptions"]):
+            pairs += [(f"exceptions.{j}.date", e["date"]), (f"exceptions.{j}.hours", ", ".join(e["hours"]) or "gesloten"), (f"exceptions.{j}.note", e["note"])]
+        pairs += [(f"menu_digits.{k}", v) for k, v in doc.get("menu_digits", {}).items()]
+        open(f"{out}/form-{i}", "wb").write(bytes([sel]) + urllib.parse.urlencode(pairs).encode())
+if kind == "json":
+    inc = {"title_nl": "Storing 14 0113", "title_en": "Outage 14 0113", "severity": "major",
+           "municipalities": ["GM0664", "Kapelle", "0113"], "text_nl": "De lijn is gestoord.",
+           "next_update": "2026-11-23T14:00:00+01:00"}
+    open(f"{out}/incident", "wb").write(bytes([1]) + json.dumps(inc).encode())
+    upd = {"text_nl": "Opgelost", "text_en": "Resolved", "next_update": "2026-11-23T15:00:00Z"}
+    open(f"{out}/update", "wb").write(bytes([2]) + json.dumps(upd).encode())
+    con = {"contacts": [{"email": "klantcontact@goes.nl", "name": "KCC Goes"}], "webhook_url": "https://status.goes.nl/hook"}
+    open(f"{out}/contacts", "wb").write(bytes([3]) + json.dumps(con).encode())
+PY
+}
+
+# Upload seeds: the portal tests' real MP3 (44.1 kHz stereo) and short WAVs in the formats people
+# upload (8/16/44.1/48 kHz, mono/stereo, 16-bit and 8-bit PCM), each ~0.6-1 s of speech-like tone.
+seed_prompt() {
+  cp "$ROOT/crates/web/tests/data/welkom-44k-stereo.mp3" "$1/welkom-44k-stereo.mp3"
+  python3 - "$1" <<'PY'
+import math, struct, sys, wave
+out = sys.argv[1]
+for rate, ch, width, secs in [(8000, 1, 2, 0.8), (16000, 1, 2, 0.6), (44100, 2, 2, 0.6), (48000, 1, 2, 0.6), (22050, 1, 1, 0.7)]:
+    n = int(rate * secs)
+    frames = bytearray()
+    for i in range(n):
+        v = 0.3 * math.sin(2 * math.pi * 220 * i / rate) * (0.5 + 0.5 * math.sin(2 * math.pi * 3 * i / rate))
+        for _ in range(ch):
+            frames += struct.pack("<h", int(v * 32767)) if width == 2 else bytes([int(128 + v * 127)])
+    w = wave.open(f"{out}/tone-{rate}-{ch}ch-{8 * width}bit.wav", "wb")
+    w.setnchannels(ch); w.setsampwidth(width); w.setframerate(rate); w.writeframes(bytes(frames)); w.close()
+PY
+}
+
 seed() {
   local t="$1" dir="$FUZZ/target/seeds/$1"
   rm -rf "$dir"; mkdir -p "$dir"
@@ -146,6 +236,9 @@ seed() {
     settings_toml) seed_settings "$dir" ;;
     plan_csv) seed_plan "$dir" ;;
     spoken_text) seed_names "$dir" ;;
+    portal_json) seed_portal "$dir" json ;;
+    portal_form) seed_portal "$dir" form ;;
+    prompt_upload) seed_prompt "$dir" ;;
   esac
   echo "$dir"
 }
@@ -154,17 +247,19 @@ run() {
   local t="$1" secs="$2"; shift 2
   local seeds corpus="$FUZZ/corpus/$t" reg="$FUZZ/regressions/$t"
   seeds="$(seed "$t")"
-  mkdir -p "$corpus" "$FUZZ/artifacts/$t"
+  local fz=(--fuzz-dir "$FUZZ") san=()
+  if is_web "$t"; then fz=(--fuzz-dir "$FUZZ/web"); san=(-s none); fi
+  mkdir -p "$corpus" "${fz[1]}/artifacts/$t"
   cd "$FUZZ"
-  cargo fuzz build -O "$t"
+  cargo fuzz build "${fz[@]}" -O "${san[@]}" "$t"
   if [ -d "$reg" ] && [ -n "$(ls -A "$reg")" ]; then
     echo "== $t: replaying regressions"
-    cargo fuzz run -O "$t" "$reg"/* -- -runs=1
+    cargo fuzz run "${fz[@]}" -O "${san[@]}" "$t" "$reg"/* -- -runs=1
   fi
   echo "== $t: ${secs}s, seeds $(ls "$seeds" | wc -l), corpus $(ls "$corpus" | wc -l)"
   local log="$FUZZ/target/fuzz-$t.log"
   set +e
-  cargo fuzz run -O "$t" "$corpus" "$seeds" -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@" 2>&1 | tee "$log" | grep -E '^#[0-9]+.*(pulse|DONE)|ERROR|panicked|SUMMARY|stat::number_of_executed_units|Test unit written'
+  cargo fuzz run "${fz[@]}" -O "${san[@]}" "$t" "$corpus" "$seeds" -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@" 2>&1 | tee "$log" | grep -E '^#[0-9]+.*(pulse|DONE)|ERROR|panicked|SUMMARY|stat::number_of_executed_units|Test unit written'
   local rc=${PIPESTATUS[0]}
   set -e
   local execs; execs="$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}')"
@@ -172,11 +267,43 @@ run() {
   return "$rc"
 }
 
+# Replays every input once through each target's harness (same invariants as fuzzing). The
+# libFuzzer driver runs the files given as arguments ("Running: <file>") even without coverage
+# instrumentation, so an ordinary `cargo build --release` of the fuzz crate is enough; CI needs
+# neither cargo-fuzz nor RUSTC_BOOTSTRAP. A crash exits non-zero and names the input.
+smoke() { # $1 = crate dir (fuzz or fuzz/web), rest = its targets
+  unset RUSTC_BOOTSTRAP
+  local crate="$1"; shift
+  local out="$crate/target/smoke" t fail=0 n start
+  cargo build --manifest-path "$crate/Cargo.toml" --profile smoke --bins --target-dir "$out" -q
+  for t in "$@"; do
+    start=$(date +%s)
+    local seeds; seeds="$(seed "$t")"
+    local list="$out/$t.inputs"
+    # A snapshot of the local corpus: a fuzzer running meanwhile replaces files in it.
+    rm -rf "$out/corpus-$t"; mkdir -p "$out/corpus-$t"
+    cp -r "$FUZZ/corpus/$t/." "$out/corpus-$t/" 2>/dev/null || true
+    # Regressions and corpus may not exist (clean clone): find then exits 1, which is fine.
+    find "$seeds" "$FUZZ/regressions/$t" "$out/corpus-$t" -type f -print0 2>/dev/null > "$list" || true
+    n=$(tr -cd '\0' < "$list" | wc -c)
+    if xargs -0 -n 256 "$out/smoke/$t" -rss_limit_mb=2048 -timeout=30 < "$list" > "$out/$t.log" 2>&1; then
+      echo "smoke $t: $n inputs replayed, no crash ($(( $(date +%s) - start )) s)"
+    else
+      echo "smoke $t: CRASH replaying one of $n inputs; see $out/$t.log" >&2
+      grep -v -E "^Executed|^WARNING: Failed to find|^INFO|^\*\*\*|Running [0-9]+ inputs" "$out/$t.log" | grep -B2 -A8 -E "panicked|ERROR|deadly|No such file" | head -n 30 >&2
+      fail=1
+    fi
+  done
+  return "$fail"
+}
+
 [ $# -ge 1 ] || usage
 case "$1" in
-  list) printf '%s\n' "${TARGETS[@]}" ;;
-  seeds) for t in "${TARGETS[@]}"; do d="$(seed "$t")"; echo "$t: $(ls "$d" | wc -l) seeds in $d"; done ;;
-  all) [ $# -ge 2 ] || usage; secs="$2"; shift 2; fail=0
-       for t in "${TARGETS[@]}"; do run "$t" "$secs" "$@" || fail=1; done; exit "$fail" ;;
-  *) [ $# -ge 2 ] || usage; [[ " ${TARGETS[*]} " == *" $1 "* ]] || usage; run "$@" ;;
+  --smoke) smoke "$FUZZ" "${TARGETS[@]}"; exit $? ;;
+  --smoke-web) smoke "$FUZZ/web" "${WEB_TARGETS[@]}"; exit $? ;;
+  list) printf '%s\n' "${TARGETS[@]}" "${WEB_TARGETS[@]}" ;;
+  seeds) for t in "${TARGETS[@]}" "${WEB_TARGETS[@]}"; do d="$(seed "$t")"; echo "$t: $(ls "$d" | wc -l) seeds in $d"; done ;;
+  all) [ $# -ge 2 ] || usage; need_cargo_fuzz; secs="$2"; shift 2; fail=0
+       for t in "${TARGETS[@]}" "${WEB_TARGETS[@]}"; do run "$t" "$secs" "$@" || fail=1; done; exit "$fail" ;;
+  *) [ $# -ge 2 ] || usage; [[ " ${TARGETS[*]} ${WEB_TARGETS[*]} " == *" $1 "* ]] || usage; need_cargo_fuzz; run "$@" ;;
 esac

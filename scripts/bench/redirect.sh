@@ -110,7 +110,7 @@ run_step() { # name pid port rate
   mkdir -p "$dir"
   local c0 c1 t0 t1
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
-  (cd "$dir" && sipp "127.0.0.1:$port" -sf "$ROOT/tests/sipp/redirect_uac.xml" -s "$NUMBER" \
+  (cd "$dir" && sipp "127.0.0.1:$port" -sf "$ROOT/crates/server/tests/sipp/redirect_uac.xml" -s "$NUMBER" \
       -i 127.0.0.1 -p $((port + 100)) -mp $((port + 200)) -r "$rate" -m "$calls" -l $((rate * 4)) \
       -timeout $((STEP + 40))s -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
       > sipp.out 2>&1 || true)

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Load and stress test of the real `veertien serve` (release build) with SIPp on loopback
+# (issue 6 item 2). Not part of CI: it runs for minutes and wants a quiet machine.
+#
+#   scripts/load/run.sh [--rate 40] [--duration 600] [--mix redirect=1]
+#                       [--stress "400 1600 3200 6400"] [--stress-step 30] [--recovery 60]
+#                       [--table 8192] [--bin PATH] [--out DIR] [--port 26060] [--skip-load]
+#                       [--portal SECONDS]
+#
+# Load phase: `--rate` calls/s for `--duration` s, split over the scenarios of `--mix`
+# (name=share; one SIPp per scenario scripts/load/<name>_uac.xml). Reports failed calls,
+# call records in the database vs calls made (after a clean SIGTERM, which flushes), RSS of
+# the server every 5 s, and latency percentiles (SIPp INVITE → final response).
+# Stress phase (with --stress): a fresh server with a `--table`-sized transaction table is
+# offered each rate for `--stress-step` s with stress_uac.xml (302, or 503 that must carry
+# Retry-After), RSS sampled throughout, then `--recovery` s back at `--rate` with the strict
+# scenario, which must have no failed call.
+# Portal phase (with --portal): a fresh server, SIPp at `--rate` for SECONDS alone, then again
+# while scripts/load/http_hammer.py hammers the portal (GET and wrong POST /login on 16
+# keep-alive connections, same process and runtime as SIP); compares the 302 latencies.
+# Everything lands in --out (default target/load/<UTC time>); summary.txt has the figures.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/scripts/load
+RATE=40 DURATION=600 MIX="redirect=1" STRESS="" STEP=30 RECOVERY=60 TABLE=8192 BIN="" OUT="" PORT=26060 SKIP_LOAD=0 PORTAL=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rate) RATE=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --mix) MIX=$2; shift 2 ;;
+    --stress) STRESS=$2; shift 2 ;;
+    --stress-step) STEP=$2; shift 2 ;;
+    --recovery) RECOVERY=$2; shift 2 ;;
+    --table) TABLE=$2; shift 2 ;;
+    --bin) BIN=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --port) PORT=$2; shift 2 ;;
+    --skip-load) SKIP_LOAD=1; shift ;;
+    --portal) PORTAL=$2; shift 2 ;;
+    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sqlite3" >&2; exit 1; }
+OUT=${OUT:-$ROOT/target/load/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+if [ -z "$BIN" ]; then
+  (cd "$ROOT" && cargo build --release -q -p veertien)
+  BIN=$ROOT/target/release/veertien
+fi
+SUMMARY=$OUT/summary.txt
+say() { echo "$*" | tee -a "$SUMMARY"; }
+say "veertien load test $(date -u +%FT%TZ) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX"
+
+# The numbers: every 14+ number the shipped plan and default settings forward to one
+# municipality by redirect, asked from the binary itself so the list follows the plan. When the
+# mix has bridged calls, every other one of those municipalities is switched to bridging by a
+# settings file, its calls go to the SIPp "municipality" behind the outbound trunk, and the
+# redirect part uses the rest.
+ALL=$OUT/forward_numbers.txt
+tail -n +2 "$ROOT/data/numberplan/netnummergebieden.csv" | cut -d, -f2 | while read -r n; do
+  "$BIN" route "$n" --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["decision"]; ok = d.get("kind")=="forward" and d.get("mode")=="redirect"; print(d["fourteen"], d["cbs"]) if ok else None'
+done > "$ALL"
+NUMBERS=$OUT/redirect_numbers.csv
+BRIDGE_NUMBERS=$OUT/bridge_numbers.csv
+SETTINGS=$OUT/settings.toml
+TRUNK_PORT=$((PORT + 300))
+: > "$SETTINGS"
+if [[ ",$MIX" == *",bridge="* ]]; then
+  { echo SEQUENTIAL; awk 'NR % 2 == 0 {print $1 ";"}' "$ALL"; } > "$BRIDGE_NUMBERS"
+  { echo SEQUENTIAL; awk 'NR % 2 == 1 {print $1 ";"}' "$ALL"; } > "$NUMBERS"
+  awk 'NR % 2 == 0 {print "[municipality." $2 "]\nmode = \"bridge\"\n"}' "$ALL" > "$SETTINGS"
+else
+  { echo SEQUENTIAL; awk '{print $1 ";"}' "$ALL"; } > "$NUMBERS"
+fi
+say "numbers: $(wc -l < "$ALL") of $(($(wc -l < "$ROOT/data/numberplan/netnummergebieden.csv") - 1)) 14+ numbers forward to one municipality"
+
+write_config() { # $1 = file, $2 = db, $3 = transaction table size
+  cat > "$1" <<TOML
+node_id = "load"
+[sip]
+udp = "127.0.0.1:$PORT"
+tcp = "127.0.0.1:$PORT"
+# One loopback load generator: the per-source flood guard would (rightly) throttle it.
+rate_limit_per_source = 10000000
+rate_burst = 10000000
+transaction_table_size = $3
+[http]
+listen = "127.0.0.1:$((PORT + 1))"
+[store]
+path = "$2"
+[plan]
+settings = "$SETTINGS"
+[trunk]
+outbound = "127.0.0.1:$TRUNK_PORT"
+[shutdown]
+grace_secs = 5
+TOML
+}
+
+SERVER_PID=""
+start_server() { # $1 = config, $2 = log
+  "$BIN" serve --config "$1" > "$2" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    grep -q "SIP service started" "$2" 2>/dev/null && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server did not start:"; cat "$2"; exit 1; }
+    sleep 0.1
+  done
+  echo "server did not report start within 10 s" >&2; exit 1
+}
+stop_server() { # clean SIGTERM: drains and flushes records
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+cleanup() { [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null; [ -n "${SAMPLER:-}" ] && kill "$SAMPLER" 2>/dev/null; true; }
+trap cleanup EXIT
+
+SAMPLER=""
+sample_rss() { # $1 = pid, $2 = file: "unix_seconds rss_kb" every 5 s
+  ( while kill -0 "$1" 2>/dev/null; do
+      echo "$(date +%s) $(awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)"
+      sleep 5
+    done ) > "$2" &
+  SAMPLER=$!
+}
+
+# Runs one SIPp UAC; $1 = dir, $2 = scenario, $3 = rate, $4 = calls, $5 = local port.
+run_sipp() {
+  mkdir -p "$1"
+  (cd "$1" && sipp "127.0.0.1:$PORT" -sf "$2" -inf "${INF:-$NUMBERS}" -i 127.0.0.1 -p "$5" -mp $(($5 + 2)) \
+      -r "$3" -m "$4" -l $(( $3 * 40 + 100 )) -timeout $(( $4 / ($3 > 0 ? $3 : 1) + 90 ))s -nostdin \
+      -trace_stat -stf stat.csv -fd 5 -trace_rtt -rtt_freq 1 -trace_err > sipp.out 2>&1 || true)
+}
+
+# Final cumulative counters of a SIPp stat file: created successful failed.
+sipp_totals() {
+  python3 - "$1/stat.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
+h, last = rows[0], rows[-1]
+get = lambda k: int(last[h.index(k)])
+print(get("TotalCallCreated"), get("SuccessfulCall(C)"), get("FailedCall(C)"))
+PY
+}
+
+percentiles() { # all *_rtt.csv under $1 → "n p50 p90 p99 p99.9 max" in ms
+  python3 - "$1" <<'PY'
+import glob, sys
+v = []
+for f in glob.glob(sys.argv[1] + "/**/*_rtt.csv", recursive=True):
+    for line in open(f):
+        p = line.strip().split(";")
+        try: v.append(float(p[1]))
+        except (IndexError, ValueError): pass
+v.sort()
+q = lambda x: v[min(len(v) - 1, int(x * len(v)))] if v else float("nan")
+print(len(v), *("%.2f" % q(x) for x in (0.5, 0.9, 0.99, 0.999)), "%.2f" % (v[-1] if v else float("nan")))
+PY
+}
+
+pdd() { # server-side INVITE in → final response out (ms, from the call records)
+  python3 - "$1" <<'PY'
+import sqlite3, sys
+v = sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select post_dial_delay_ms from calls where post_dial_delay_ms is not null"))
+q = lambda x: v[min(len(v) - 1, int(x * len(v)))] if v else "-"
+print(f"p50 {q(.5)}, p90 {q(.9)}, p99 {q(.99)}, p99.9 {q(.999)}, max {v[-1] if v else '-'}")
+PY
+}
+
+rss_summary() { # $1 = rss file → "first_mb max_mb last_mb samples"
+  awk 'NF==2 && $2>0 { if (!n) f=$2; if ($2>m) m=$2; l=$2; n++ } END { printf "%.1f %.1f %.1f %d\n", f/1024, m/1024, l/1024, n }' "$1"
+}
+
+shutdown_metric() { # $1 = log, $2 = field of the shutdown report
+  grep "SIP service stopped" "$1" | grep -oE "$2: [0-9]+" | head -n1 | awk '{print $2}'
+}
+
+if [ "$SKIP_LOAD" = 0 ]; then
+  L=$OUT/load; mkdir -p "$L"
+  write_config "$L/veertien.toml" "$L/calls.db" 65536
+  start_server "$L/veertien.toml" "$L/veertien.log"
+  sample_rss "$SERVER_PID" "$L/rss.txt"
+  UAS=""
+  if [[ ",$MIX" == *",bridge="* ]]; then
+    (cd "$L" && sipp -sf "$HERE/municipality_uas.xml" -i 127.0.0.1 -p "$TRUNK_PORT" -mp $((TRUNK_PORT + 2)) -nostdin \
+        -trace_stat -stf uas_stat.csv -fd 5 > uas.out 2>&1) &
+    UAS=$!
+  fi
+  pids=(); names=()
+  lport=$((PORT + 100))
+  for part in ${MIX//,/ }; do
+    name=${part%%=*}; share=${part#*=}
+    scen=$HERE/${name}_uac.xml
+    [ -f "$scen" ] || { echo "no scenario $scen for mix part '$name'" >&2; exit 2; }
+    r=$(python3 -c "print(max(1, round($RATE * $share)))")
+    inf=$NUMBERS; [ "$name" = bridge ] && inf=$BRIDGE_NUMBERS
+    INF=$inf run_sipp "$L/$name" "$scen" "$r" $(( r * DURATION )) "$lport" & pids+=($!); names+=("$name")
+    lport=$((lport + 10))
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  sleep 6   # one RSS sample after the load
+  stop_server
+  [ -n "$UAS" ] && { kill "$UAS" 2>/dev/null; wait "$UAS" 2>/dev/null || true; }
+  kill "$SAMPLER" 2>/dev/null || true; SAMPLER=""
+  made=0; ok=0; failed=0
+  for name in "${names[@]}"; do
+    read -r c s f < <(sipp_totals "$L/$name")
+    say "  $name: calls $c, successful $s, failed $f"
+    made=$((made + c)); ok=$((ok + s)); failed=$((failed + f))
+  done
+  records=$(sqlite3 "$L/calls.db" "select count(*) from calls")
+  by_outcome=$(sqlite3 "$L/calls.db" "select coalesce(outcome,'-') || '=' || count(*) from calls group by outcome" | tr '\n' ' ')
+  dropped=$(shutdown_metric "$L/veertien.log" dropped || true)
+  read -r n p50 p90 p99 p999 max < <(percentiles "$L")
+  read -r r0 rmax rlast rn < <(rss_summary "$L/rss.txt")
+  say "LOAD calls made $made, successful $ok, failed $failed ($(python3 -c "print('%.3f' % (100 * $failed / max($made, 1)))") %)"
+  say "LOAD call records $records ($by_outcome), records dropped ${dropped:-0}; equal to calls made: $([ "$records" = "$made" ] && echo yes || echo NO)"
+  say "LOAD latency INVITE→final response ms at SIPp (n=$n; SIPp's clock ticks in 4 ms steps here): p50 $p50, p90 $p90, p99 $p99, p99.9 $p999, max $max"
+  say "LOAD latency in the server (call records' post-dial delay, ms): $(pdd "$L/calls.db")"
+  say "LOAD server RSS MB: start $r0, max $rmax, end $rlast ($rn samples every 5 s; $L/rss.txt)"
+fi
+
+if [ -n "$STRESS" ]; then
+  S=$OUT/stress; mkdir -p "$S"
+  write_config "$S/veertien.toml" "$S/calls.db" "$TABLE"
+  start_server "$S/veertien.toml" "$S/veertien.log"
+  sample_rss "$SERVER_PID" "$S/rss.txt"
+  say "STRESS transaction table $TABLE, ${STEP}s per rate, then ${RECOVERY}s at $RATE/s"
+  i=0
+  for r in $STRESS; do
+    t0=$(date +%s)
+    run_sipp "$S/step-$r" "$HERE/stress_uac.xml" "$r" $(( r * STEP )) $((PORT + 200 + i * 10))
+    read -r c s f < <(sipp_totals "$S/step-$r")
+    read -r n p50 p90 p99 p999 max < <(percentiles "$S/step-$r")
+    rss=$(awk -v t="$t0" '$1>=t {print $2}' "$S/rss.txt" | sort -n | tail -1)
+    say "STRESS offered $r/s: calls $c, answered 302 or 503 $s, failed $f, 302 latency p50 $p50 p99 $p99 ms, max RSS $(( ${rss:-0} / 1024 )) MB"
+    i=$((i + 1))
+  done
+  run_sipp "$S/recovery" "$HERE/redirect_uac.xml" "$RATE" $(( RATE * RECOVERY )) $((PORT + 200 + i * 10))
+  read -r c s f < <(sipp_totals "$S/recovery")
+  read -r n p50 p90 p99 p999 max < <(percentiles "$S/recovery")
+  sleep 6
+  stop_server
+  kill "$SAMPLER" 2>/dev/null || true; SAMPLER=""
+  say "STRESS recovery at $RATE/s: calls $c, successful $s, failed $f, p50 $p50 p99 $p99 ms"
+  say "STRESS server shed (503) $(shutdown_metric "$S/veertien.log" shed || echo ?), redirected $(shutdown_metric "$S/veertien.log" redirected || echo ?), records dropped $(shutdown_metric "$S/veertien.log" dropped || echo 0)"
+  read -r r0 rmax rlast rn < <(rss_summary "$S/rss.txt")
+  say "STRESS server RSS MB: start $r0, max $rmax, end $rlast ($rn samples; $S/rss.txt)"
+fi
+if [ "$PORTAL" -gt 0 ]; then
+  P=$OUT/portal; mkdir -p "$P"
+  write_config "$P/veertien.toml" "$P/calls.db" 65536
+  start_server "$P/veertien.toml" "$P/veertien.log"
+  run_sipp "$P/alone" "$HERE/redirect_uac.xml" "$RATE" $(( RATE * PORTAL )) $((PORT + 400))
+  read -r c s f < <(sipp_totals "$P/alone")
+  read -r n p50 p90 p99 p999 max < <(percentiles "$P/alone")
+  say "PORTAL SIP alone at $RATE/s: calls $c, failed $f, 302 latency p50 $p50 p90 $p90 p99 $p99 max $max ms"
+  python3 "$HERE/http_hammer.py" "127.0.0.1:$((PORT + 1))" "$((PORTAL + 5))" 16 > "$P/hammer.txt" 2>&1 &
+  hammer=$!
+  sleep 2
+  run_sipp "$P/hammered" "$HERE/redirect_uac.xml" "$RATE" $(( RATE * PORTAL )) $((PORT + 410))
+  wait "$hammer" || true
+  read -r c s f < <(sipp_totals "$P/hammered")
+  read -r n p50 p90 p99 p999 max < <(percentiles "$P/hammered")
+  say "PORTAL SIP while the portal is hammered: calls $c, failed $f, 302 latency p50 $p50 p90 $p90 p99 $p99 max $max ms"
+  say "PORTAL hammer: $(cat "$P/hammer.txt")"
+  stop_server
+fi
+say "results in $OUT"
