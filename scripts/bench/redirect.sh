@@ -38,53 +38,9 @@ path = "$OUT/veertien.db"
 grace_secs = 2
 TOML
 
-# Kamailio: same table, stateful like veertien (tm: retransmissions absorbed, 302 resent
-# until ACK) — the fair comparison; KAMAILIO_MODE=sl gives the stateless variant.
+# Kamailio: same table, stateful like veertien (tm); KAMAILIO_MODE=sl gives the stateless variant.
 MODE=${KAMAILIO_MODE:-tm}
-{
-  cat <<KCFG
-#!KAMAILIO
-debug=0
-log_stderror=yes
-children=2
-listen=udp:127.0.0.1:$KPORT
-disable_tcp=yes
-auto_aliases=no
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "htable.so"
-modparam("htable", "htable", "rt=>size=8;")
-request_route {
-    if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
-    if (is_method("ACK")) {
-KCFG
-  if [ "$MODE" = tm ]; then echo '        t_check_trans();'; fi
-  cat <<'KCFG'
-        exit;
-    }
-    if (!is_method("INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
-    if ($sht(rt=>$rU) == $null) { sl_send_reply("404", "Not Found"); exit; }
-    append_to_reply("Contact: <$sht(rt=>$rU)>\r\n");
-KCFG
-  if [ "$MODE" = tm ]; then
-    echo '    t_newtran();'; echo '    t_reply("302", "Moved Temporarily");'
-  else
-    echo '    sl_send_reply("302", "Moved Temporarily");'
-  fi
-  echo '    exit;'
-  echo '}'
-  echo 'event_route[htable:mod-init] {'
-  # One row per 14+ number; the destination shape matches veertien's (tel: E.164).
-  tail -n +2 "$ROOT/data/numberplan/netnummergebieden.csv" | cut -d, -f1,2 | while IFS=, read -r code fourteen; do
-    nsn=${code#0}; pad=$(printf '%0*d' $((9 - ${#nsn})) 0)
-    echo "    \$sht(rt=>$fourteen) = \"tel:+31$nsn${pad:0:$((9 - ${#nsn}))}\";"
-  done
-  echo '}'
-} > "$OUT/kamailio.cfg"
+"$ROOT/scripts/bench/kamailio-redirect-cfg.sh" "$KPORT" "$MODE" > "$OUT/kamailio.cfg"
 kamailio -c -f "$OUT/kamailio.cfg" >/dev/null 2>&1 || { echo "kamailio config check failed: $OUT/kamailio.cfg" >&2; kamailio -c -f "$OUT/kamailio.cfg"; exit 1; }
 
 "$VBIN" "$OUT/veertien.toml" > "$OUT/veertien.stdout" 2> "$OUT/veertien.log" &
