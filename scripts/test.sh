@@ -15,3 +15,6 @@ if ! cargo run --locked -q -p veertien -- model status >/dev/null 2>&1; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# Supply chain: licences, bans, sources (and RustSec advisories where the database is reachable).
+scripts/audit.sh
