@@ -33,6 +33,10 @@ pub struct SessionConfig {
     pub send_silence: bool,
     /// Capacity of the event channel; events beyond it are dropped and counted.
     pub event_capacity: usize,
+    /// Report the audio of an utterance while it is spoken ([`MediaEvent::SpeechAudio`]), so
+    /// recognition can run before the VAD declares the end of speech. Off by default: ~50
+    /// events a second during speech are wasted on a consumer that only wants utterances.
+    pub stream_speech: bool,
 }
 
 impl Default for SessionConfig {
@@ -45,6 +49,7 @@ impl Default for SessionConfig {
             inband_dtmf: true,
             send_silence: true,
             event_capacity: 64,
+            stream_speech: false,
         }
     }
 }
@@ -56,6 +61,10 @@ pub enum MediaEvent {
     SpeechStarted { at: Instant },
     /// 8 kHz mono utterance including ~300 ms pre-roll.
     Utterance { pcm: Vec<i16>, started: Instant, ended: Instant },
+    /// With [`SessionConfig::stream_speech`]: the next samples of the utterance in progress.
+    /// Concatenated from its `SpeechStarted`, they start with exactly the samples of the
+    /// `Utterance` that follows (which may be shorter: the hangover is trimmed off it).
+    SpeechAudio { pcm: Vec<i16> },
     /// A prompt ended; `interrupted` when barge-in or `stop_prompts` cut it short.
     PromptFinished { id: u64, interrupted: bool },
     /// No RTP from the peer for `silent_for`; reported once per silence.
@@ -217,6 +226,8 @@ struct Driver {
     digits: Vec<Digit>,
     vad_events: Vec<VadEvent>,
     speech_barge_in: bool,
+    /// Samples of the current utterance already sent as `SpeechAudio`.
+    speech_sent: usize,
 }
 
 impl Driver {
@@ -244,6 +255,7 @@ impl Driver {
             digits: Vec::new(),
             vad_events: Vec::new(),
             speech_barge_in: true,
+            speech_sent: 0,
         }
     }
 
@@ -430,13 +442,29 @@ impl Driver {
                     if self.speech_barge_in {
                         self.barge_in();
                     }
+                    self.speech_sent = 0;
                     self.emit(MediaEvent::SpeechStarted { at: at(pos) });
                 }
                 VadEvent::Utterance { pcm, start, end } => {
                     let (started, ended) = (at(start), at(end));
+                    if self.cfg.stream_speech && self.speech_sent < pcm.len() {
+                        let rest = pcm[self.speech_sent..].to_vec();
+                        self.emit(MediaEvent::SpeechAudio { pcm: rest });
+                    }
+                    self.speech_sent = 0;
                     self.emit(MediaEvent::Utterance { pcm, started, ended });
                 }
             }
+        }
+        match self.vad.speech_so_far() {
+            Some(so_far) if self.cfg.stream_speech && so_far.len() > self.speech_sent => {
+                let rest = so_far[self.speech_sent..].to_vec();
+                self.speech_sent = so_far.len();
+                self.emit(MediaEvent::SpeechAudio { pcm: rest });
+            }
+            Some(_) => {}
+            // Ended or cancelled (a key): the next utterance starts from its first sample.
+            None => self.speech_sent = 0,
         }
         self.pcm = pcm;
     }

@@ -128,6 +128,13 @@ impl Vad {
         matches!(self.state, State::Speech { .. })
     }
 
+    /// The audio of the utterance in progress, from its first sample (pre-roll included) to
+    /// now, hangover frames included: what its `Utterance` will start with. Lets a recogniser
+    /// work while the caller is still speaking.
+    pub fn speech_so_far(&self) -> Option<&[i16]> {
+        self.in_speech().then_some(self.utterance.as_slice())
+    }
+
     /// Drops any speech in progress without reporting it (e.g. it was a DTMF tone).
     pub fn cancel(&mut self) {
         self.state = State::Silence { run: 0 };

@@ -245,3 +245,32 @@ async fn a_long_key_press_is_one_digit_and_not_speech() {
     assert!(!ev.iter().any(|e| matches!(e, MediaEvent::SpeechStarted { .. } | MediaEvent::Utterance { .. })), "{ev:?}");
     session.close().await;
 }
+
+/// The IVR scores an utterance while it is spoken: the streamed audio must be the utterance's
+/// own samples, from its first (pre-roll) sample, so a result computed on it can be reused.
+#[tokio::test]
+async fn streamed_speech_audio_starts_with_the_utterance() {
+    let cfg = SessionConfig { stream_speech: true, ..SessionConfig::default() };
+    let (session, mut events, mut phone) = setup(cfg, 42040).await;
+    let speech = common::espeak("Kapelle", "nl").unwrap_or_else(|| common::speechlike(700, -18.0));
+    phone.send_audio(&common::noise(500, -60.0, 1)).await;
+    phone.send_audio(&speech).await;
+    phone.send_audio(&common::noise(1200, -60.0, 3)).await;
+
+    let ev = collect(&mut events, |e| e.iter().any(|x| matches!(x, MediaEvent::Utterance { .. })), Duration::from_secs(5)).await;
+    let started = ev.iter().position(|e| matches!(e, MediaEvent::SpeechStarted { .. })).expect("speech started");
+    let ended = ev.iter().position(|e| matches!(e, MediaEvent::Utterance { .. })).expect("utterance");
+    let Some(MediaEvent::Utterance { pcm: utterance, .. }) = ev.get(ended) else { unreachable!() };
+    let streamed: Vec<i16> = ev[started..ended]
+        .iter()
+        .filter_map(|e| if let MediaEvent::SpeechAudio { pcm } = e { Some(pcm.as_slice()) } else { None })
+        .flatten()
+        .copied()
+        .collect();
+    let chunks = ev[started..ended].iter().filter(|e| matches!(e, MediaEvent::SpeechAudio { .. })).count();
+    assert!(chunks > 5, "audio arrives while the caller speaks, not in one piece at the end ({chunks} chunks)");
+    assert!(streamed.len() >= utterance.len(), "streamed {} < utterance {}", streamed.len(), utterance.len());
+    assert_eq!(&streamed[..utterance.len()], utterance.as_slice());
+    assert!(!ev[..started].iter().any(|e| matches!(e, MediaEvent::SpeechAudio { .. })), "no audio before speech starts");
+    session.close().await;
+}
