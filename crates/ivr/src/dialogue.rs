@@ -241,12 +241,18 @@ pub enum LogWhat {
     },
     /// The driver's account of one utterance sent to the recogniser: how long the caller spoke,
     /// how long recognition waited for a free core and computed, the delay from the end of
-    /// speech to the result, and the recogniser's own ranking (before name resolution).
+    /// speech (the VAD's declaration, after its hangover) to the result, the delay from the end
+    /// of the utterance's audio (last sound + tail, what the caller perceives; it includes the
+    /// hangover), whether the answer was computed while the caller was still on the line, and
+    /// the recogniser's own ranking (before name resolution).
     Recognised {
         speech_ms: u64,
         queued_ms: u64,
         compute_ms: u64,
         latency_ms: u64,
+        after_audio_ms: u64,
+        speculative: bool,
+        prior_decided: bool,
         best: String,
         confidence: f32,
         top: Vec<(String, f32)>,

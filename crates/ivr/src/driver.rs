@@ -5,8 +5,9 @@
 //! | from | to the dialogue |
 //! |---|---|
 //! | RFC 4733 / in-band / SIP INFO ([`Signal::Dtmf`]) key | [`Event::Dtmf`] (the media leg has already cut a barge-in prompt) |
-//! | voice activity starts | [`Event::SpeechStarted`] (only while the dialogue listens for speech) |
-//! | an utterance ends | scored by the [`NameScorer`] against the grammar's phrases → [`Event::Heard`], or [`Event::NotUnderstood`] on failure / after [`IvrLimits::score_timeout`] |
+//! | voice activity starts | [`Event::SpeechStarted`] (only while the dialogue listens for speech); recognition begins ([`NameScorer::begin`]) |
+//! | audio while the caller speaks | pushed to the recognition in progress, which scores each pause in the background |
+//! | an utterance ends | the [`NameScorer`]'s answer for it (usually ready already), with the priors (population, the caller's [`CallerHistory`]) → [`Event::HeardRanked`], or [`Event::NotUnderstood`] on failure / after [`IvrLimits::score_timeout`] |
 //! | the last prompt of a `Play` ends | [`Event::PromptFinished`], then the no-input timer ([`Input::no_input_ms`]) → [`Event::Timeout`] |
 //! | speech started but no utterance followed | [`Event::NotUnderstood`] |
 //! | no RTP for [`SessionConfig::media_timeout`], [`Signal::HangUp`] | [`Event::HangUp`] |
@@ -38,6 +39,7 @@ use veertien_media::ports::MediaSocket;
 use veertien_media::sdp::Negotiated;
 use veertien_media::session::{MediaEvent, MediaSession, SessionConfig, SessionStats};
 use veertien_names::MatchKind;
+use veertien_speech::Priors;
 
 use crate::dialogue::{
     Action, AnnounceKind, Dialogue, DialogueConfig, DialogueLog, DialogueOutcome, Event, Grammar,
@@ -86,8 +88,14 @@ pub struct NameScore {
     pub text: String,
     /// Calibrated probability that `text` is what was said (0–1).
     pub confidence: f32,
-    /// The best phrases with their probabilities, best first (at most 5).
+    /// The best phrase of each of the best keys with the key's probability, best first (at
+    /// most 5).
     pub top: Vec<(String, f32)>,
+    /// The priors, not the audio, made `text` the winner (the dialogue then confirms).
+    pub prior_decided: bool,
+    /// The answer was computed while the caller was still on the line (before the VAD
+    /// declared the end of speech).
+    pub speculative: bool,
     /// Time waiting for a free core.
     pub queued: Duration,
     /// Time computing.
@@ -101,16 +109,51 @@ pub struct ScoreError(pub String);
 /// A boxed future, as trait objects need.
 pub type ScoreFuture = Pin<Box<dyn Future<Output = Result<NameScore, ScoreError>> + Send>>;
 
-/// "Score this utterance against these phrases": closed-set recognition as the driver needs
-/// it. `pcm` is 8 kHz mono PCM16 (the endpointed utterance with pre-roll); the phrases are the
-/// grammar's (names, or yes/no words). Implementations must bound their own CPU use.
-pub trait NameScorer: Send + Sync {
-    fn score(&self, pcm: Vec<i16>, phrases: Arc<[String]>) -> ScoreFuture;
+/// What to listen for in one utterance.
+#[derive(Debug, Clone)]
+pub struct ScoreRequest {
+    /// `(phrase, key)`: the key is what a phrase's score counts towards — the municipality's
+    /// CBS code for a name, so a municipality's aliases rank as one candidate and the priors
+    /// apply to it; the word itself for yes/no.
+    pub phrases: Arc<[(String, String)]>,
+    /// Population and the caller's earlier confirmed choices, keyed like `phrases`.
+    pub priors: Priors<String>,
 }
 
-/// [`NameScorer`] on [`veertien_speech::Recognizer`]: inference on tokio's blocking pool,
-/// at most `permits` utterances at once (default: the machine's cores), so a burst of callers
-/// queues instead of thrashing the CPU. Share one per process.
+impl ScoreRequest {
+    /// The phrases, without priors.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.phrases.iter().map(|(t, _)| t.as_str())
+    }
+}
+
+/// "Score this utterance against these phrases": closed-set recognition as the driver needs
+/// it. `pcm` is 8 kHz mono PCM16 (the endpointed utterance with pre-roll). Implementations
+/// must bound their own CPU use.
+pub trait NameScorer: Send + Sync {
+    fn score(&self, pcm: Vec<i16>, request: ScoreRequest) -> ScoreFuture;
+
+    /// Starts recognising an utterance while it is being spoken, so that little is left to do
+    /// when the VAD declares its end. `None`: not supported, the driver calls [`Self::score`]
+    /// with the whole utterance instead.
+    fn begin(&self, _request: ScoreRequest) -> Option<Box<dyn LiveScore>> {
+        None
+    }
+}
+
+/// An utterance being scored as it arrives ([`NameScorer::begin`]). Dropping it cancels the
+/// work (a key was pressed, the question changed, the caller hung up).
+pub trait LiveScore: Send {
+    /// The next samples of the utterance, from its first (pre-roll) sample on. Never blocks.
+    fn push(&mut self, pcm: &[i16]);
+    /// The VAD's utterance: the answer for exactly this audio.
+    fn finish(self: Box<Self>, pcm: Vec<i16>) -> ScoreFuture;
+}
+
+/// [`NameScorer`] on [`veertien_speech::Recognizer`]. Its CPU is bounded by the recogniser's
+/// own thread pool (one per process); `score` additionally waits for one of `permits` (default:
+/// the machine's cores) before it blocks a thread of tokio's blocking pool, so a burst of
+/// callers queues instead of piling up threads. Share one per process.
 #[derive(Clone)]
 pub struct RecognizerScorer {
     recognizer: Arc<veertien_speech::Recognizer>,
@@ -135,8 +178,31 @@ impl RecognizerScorer {
     }
 }
 
+fn name_score(
+    ranked: veertien_speech::Ranked<String>,
+    queued: Duration,
+    compute: Duration,
+    speculative: bool,
+) -> NameScore {
+    let best = &ranked.scores[0];
+    NameScore {
+        text: best.phrase.clone(),
+        confidence: ranked.confidence,
+        top: ranked
+            .scores
+            .iter()
+            .take(5)
+            .map(|s| (s.phrase.clone(), s.probability))
+            .collect(),
+        prior_decided: ranked.prior_decided,
+        speculative,
+        queued,
+        compute,
+    }
+}
+
 impl NameScorer for RecognizerScorer {
-    fn score(&self, pcm: Vec<i16>, phrases: Arc<[String]>) -> ScoreFuture {
+    fn score(&self, pcm: Vec<i16>, request: ScoreRequest) -> ScoreFuture {
         let rec = self.recognizer.clone();
         let permits = self.permits.clone();
         Box::pin(async move {
@@ -147,29 +213,77 @@ impl NameScorer for RecognizerScorer {
                 .map_err(|_| ScoreError("recogniser closed".into()))?;
             let queued = t0.elapsed();
             let ranked = tokio::task::spawn_blocking(move || {
-                let keyed: Vec<(String, usize)> = phrases
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (p.clone(), i))
-                    .collect();
-                rec.score(&pcm, &keyed).map(|r| (r, phrases))
+                rec.score_with(&pcm, &request.phrases, &request.priors)
             })
             .await
-            .map_err(|e| ScoreError(format!("recogniser task: {e}")))?;
-            let (ranked, phrases) = ranked.map_err(|e| ScoreError(e.to_string()))?;
-            Ok(NameScore {
-                text: phrases[ranked.best].clone(),
-                confidence: ranked.confidence,
-                top: ranked
-                    .scores
-                    .iter()
-                    .take(5)
-                    .map(|s| (phrases[s.key].clone(), s.probability))
-                    .collect(),
-                queued,
-                compute: ranked.latency,
-            })
+            .map_err(|e| ScoreError(format!("recogniser task: {e}")))?
+            .map_err(|e| ScoreError(e.to_string()))?;
+            let compute = ranked.latency;
+            Ok(name_score(ranked, queued, compute, false))
         })
+    }
+
+    fn begin(&self, request: ScoreRequest) -> Option<Box<dyn LiveScore>> {
+        let utterance = self
+            .recognizer
+            .begin(request.phrases.to_vec(), request.priors);
+        Some(Box::new(LiveRecognition { utterance }))
+    }
+}
+
+struct LiveRecognition {
+    utterance: veertien_speech::Utterance<String>,
+}
+
+impl LiveScore for LiveRecognition {
+    fn push(&mut self, pcm: &[i16]) {
+        self.utterance.push(pcm);
+    }
+
+    fn finish(self: Box<Self>, pcm: Vec<i16>) -> ScoreFuture {
+        let utterance = self.utterance;
+        Box::pin(async move {
+            // No permit here: `finish` mostly waits for the background result (a permit held
+            // while waiting would make ready answers queue behind unready ones), and when it
+            // scores itself the recogniser's own pool bounds the CPU. At most one blocking
+            // thread per IVR call (`[ivr] max_calls`).
+            let f = tokio::task::spawn_blocking(move || utterance.finish_detailed(&pcm))
+                .await
+                .map_err(|e| ScoreError(format!("recogniser task: {e}")))?
+                .map_err(|e| ScoreError(e.to_string()))?;
+            // Time beyond the scoring itself: waiting for the pool (or for the background run).
+            let queued = f.ranked.latency.saturating_sub(if f.speculative { Duration::ZERO } else { f.compute });
+            Ok(name_score(f.ranked, queued, f.compute, f.speculative))
+        })
+    }
+}
+
+/// The caller's earlier confirmed choices (municipality CBS code, times), looked up by the SIP
+/// side without the call waiting for it: the driver reads it when the caller starts speaking
+/// (the welcome prompt gives the lookup seconds), and an unfinished lookup counts as none.
+#[derive(Debug, Clone, Default)]
+pub struct CallerHistory(Arc<std::sync::OnceLock<Vec<(String, u32)>>>);
+
+impl CallerHistory {
+    /// Not known (yet).
+    pub fn pending() -> Self {
+        Self::default()
+    }
+
+    /// Already known.
+    pub fn known(choices: Vec<(String, u32)>) -> Self {
+        let h = Self::default();
+        h.fill(choices);
+        h
+    }
+
+    /// Sets the choices; a second fill is ignored.
+    pub fn fill(&self, choices: Vec<(String, u32)>) {
+        let _ = self.0.set(choices);
+    }
+
+    pub fn get(&self) -> Option<&[(String, u32)]> {
+        self.0.get().map(Vec::as_slice)
     }
 }
 
@@ -232,6 +346,8 @@ pub struct IvrSetup {
     /// When the call arrived (opening hours are judged at this time).
     pub started: Timestamp,
     pub limits: IvrLimits,
+    /// The caller's earlier confirmed choices on this area code: a prior for recognition.
+    pub history: CallerHistory,
 }
 
 /// Counters of one run.
@@ -243,8 +359,10 @@ pub struct IvrStats {
     pub prompts_played: u32,
     pub utterances: u32,
     pub recognitions: u32,
-    /// End of speech → recognition result, per utterance (ms).
+    /// The VAD declaring the end of speech → recognition result, per utterance (ms).
     pub recognition_latency_ms: Vec<u64>,
+    /// Results computed while the caller was still on the line (before the end of speech).
+    pub recognitions_speculative: u32,
     pub media_timeout: bool,
     pub time_limit: bool,
 }
@@ -269,6 +387,15 @@ enum Timer {
     Score,
 }
 
+struct Scoring {
+    result: ScoreFuture,
+    /// When the VAD declared the end of speech.
+    declared: Instant,
+    /// End of the utterance's audio (last sound + the VAD's tail).
+    audio_end: Instant,
+    speech_ms: u64,
+}
+
 struct Playing {
     last_id: u64,
     input: Option<Input>,
@@ -289,7 +416,10 @@ struct Driver<'a> {
     /// Input of the last `Play` that takes input: what the caller may do now.
     input: Option<Input>,
     timer: Option<(Instant, Timer)>,
-    scoring: Option<(ScoreFuture, Instant, u64)>,
+    scoring: Option<Scoring>,
+    /// The utterance in progress, scored while the caller speaks.
+    live: Option<Box<dyn LiveScore>>,
+    history: CallerHistory,
     speech_barge_in: bool,
     done: Option<DialogueOutcome>,
     stats: IvrStats,
@@ -308,7 +438,8 @@ pub async fn run(setup: IvrSetup, mut signals: mpsc::Receiver<Signal>) -> IvrRes
         prompts,
         scorer,
         started,
-        limits,
+        mut limits,
+        history,
     } = setup;
     let origin = Instant::now();
     if scorer.is_none() && config.speech {
@@ -321,6 +452,8 @@ pub async fn run(setup: IvrSetup, mut signals: mpsc::Receiver<Signal>) -> IvrRes
     let plan = view.plan();
     let settings = view.settings();
     let lang = config.lang;
+    // Audio while the caller speaks, so recognition runs before the end of speech.
+    limits.media.stream_speech = config.speech && scorer.as_ref().is_some();
     let (session, mut events) = MediaSession::start(socket, negotiated, limits.media.clone());
     let dialogue = match Dialogue::new(&decision, plan, settings, config.clone(), started) {
         Some(d) => d,
@@ -346,6 +479,8 @@ pub async fn run(setup: IvrSetup, mut signals: mpsc::Receiver<Signal>) -> IvrRes
         input: None,
         timer: None,
         scoring: None,
+        live: None,
+        history,
         speech_barge_in: true,
         done: None,
         stats: IvrStats::default(),
@@ -383,9 +518,9 @@ pub async fn run(setup: IvrSetup, mut signals: mpsc::Receiver<Signal>) -> IvrRes
                 },
                 None => signals_open = false,
             },
-            r = async { d.scoring.as_mut().expect("guarded").0.as_mut().await }, if d.scoring.is_some() => {
-                let (_, t_end, speech_ms) = d.scoring.take().expect("guarded");
-                d.scored(r, t_end, speech_ms).await;
+            r = async { d.scoring.as_mut().expect("guarded").result.as_mut().await }, if d.scoring.is_some() => {
+                let Scoring { declared, audio_end, speech_ms, .. } = d.scoring.take().expect("guarded");
+                d.scored(r, declared, audio_end, speech_ms).await;
             },
             _ = tokio::time::sleep_until(timer_at.unwrap_or(limit_at)), if timer_at.is_some() => {
                 d.timer_fired().await;
@@ -467,6 +602,7 @@ impl<'a> Driver<'a> {
         }
         // A new question: an answer still being scored belongs to the previous one.
         self.scoring = None;
+        self.live = None;
         self.timer = None;
         let speech = input.as_ref().is_some_and(|i| i.speech.is_some());
         if speech != self.speech_barge_in {
@@ -574,7 +710,13 @@ impl<'a> Driver<'a> {
                 }
             }
             MediaEvent::SpeechStarted { .. } => {
-                if self.listening_for_speech().is_some() && self.scoring.is_none() {
+                if let Some(grammar) = self.listening_for_speech().cloned()
+                    && self.scoring.is_none()
+                {
+                    self.live = self
+                        .scorer
+                        .as_ref()
+                        .and_then(|s| s.begin(self.request(&grammar)));
                     self.feed(Event::SpeechStarted).await;
                     let vad = &self.limits.media.vad;
                     let wait = Duration::from_millis(
@@ -586,7 +728,14 @@ impl<'a> Driver<'a> {
                     }
                 }
             }
+            MediaEvent::SpeechAudio { pcm } => {
+                if let Some(live) = self.live.as_mut() {
+                    live.push(&pcm);
+                }
+            }
             MediaEvent::Utterance { pcm, ended, started } => {
+                let declared = Instant::now();
+                let live = self.live.take();
                 let Some(grammar) = self.listening_for_speech().cloned() else {
                     return;
                 };
@@ -597,17 +746,25 @@ impl<'a> Driver<'a> {
                     return;
                 }
                 self.stats.utterances += 1;
-                let phrases = self.phrases(&grammar);
                 let speech_ms = ended.saturating_duration_since(started).as_millis() as u64;
+                let result = match live {
+                    Some(live) => live.finish(pcm),
+                    None => scorer.score(pcm, self.request(&grammar)),
+                };
                 let at = self.at_ms();
                 self.dialogue.note(
                     at,
                     LogWhat::Note {
                         kind: "utterance",
-                        detail: format!("{speech_ms} ms, {} phrases", phrases.len()),
+                        detail: format!("{speech_ms} ms"),
                     },
                 );
-                self.scoring = Some((scorer.score(pcm, phrases), ended, speech_ms));
+                self.scoring = Some(Scoring {
+                    result,
+                    declared,
+                    audio_end: ended,
+                    speech_ms,
+                });
                 self.timer = Some((Instant::now() + self.limits.score_timeout, Timer::Score));
             }
             MediaEvent::PromptFinished { id, interrupted } => {
@@ -637,9 +794,40 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn phrases(&self, grammar: &Grammar) -> Arc<[String]> {
-        let mut out: Vec<String> = match grammar {
-            Grammar::YesNo => YES_NO.iter().map(|s| s.to_string()).collect(),
+    /// The phrases of `grammar` with their keys, and the priors: population shares from the
+    /// plan and the caller's earlier confirmed choices (as far as the lookup has come).
+    fn request(&self, grammar: &Grammar) -> ScoreRequest {
+        let phrases = self.phrases(grammar);
+        let priors = match grammar {
+            Grammar::YesNo => Priors::default(),
+            Grammar::Names { candidates } => {
+                let population: Vec<(String, u64)> = candidates
+                    .iter()
+                    .map(|&id| {
+                        let m = self.plan.municipality(id);
+                        (m.cbs.clone(), u64::from(m.population))
+                    })
+                    .filter(|(_, p)| *p > 0)
+                    .collect();
+                let keys: std::collections::HashSet<&str> =
+                    phrases.iter().map(|(_, k)| k.as_str()).collect();
+                let history: Vec<(String, u32)> = self
+                    .history
+                    .get()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|(k, n)| *n > 0 && keys.contains(k.as_str()))
+                    .cloned()
+                    .collect();
+                Priors::from_population(&population).with_history(history)
+            }
+        };
+        ScoreRequest { phrases, priors }
+    }
+
+    fn phrases(&self, grammar: &Grammar) -> Arc<[(String, String)]> {
+        let mut out: Vec<(String, String)> = match grammar {
+            Grammar::YesNo => YES_NO.iter().map(|s| (s.to_string(), s.to_string())).collect(),
             Grammar::Names { candidates } => {
                 let vocab = match self.limits.names {
                     NameScope::WithOthers => {
@@ -659,16 +847,25 @@ impl<'a> Driver<'a> {
                         ),
                         _ => true,
                     })
-                    .map(|p| p.text)
+                    .map(|p| {
+                        let key = self.plan.municipality(p.municipality).cbs.clone();
+                        (p.text, key)
+                    })
                     .collect()
             }
         };
         let mut seen = std::collections::HashSet::new();
-        out.retain(|p| seen.insert(p.to_lowercase()));
+        out.retain(|(p, _)| seen.insert(p.to_lowercase()));
         out.into()
     }
 
-    async fn scored(&mut self, r: Result<NameScore, ScoreError>, ended: Instant, speech_ms: u64) {
+    async fn scored(
+        &mut self,
+        r: Result<NameScore, ScoreError>,
+        declared: Instant,
+        audio_end: Instant,
+        speech_ms: u64,
+    ) {
         if matches!(self.timer, Some((_, Timer::Score))) {
             self.timer = None;
         }
@@ -676,7 +873,8 @@ impl<'a> Driver<'a> {
         match r {
             Ok(s) => {
                 self.stats.recognitions += 1;
-                let latency_ms = ended.elapsed().as_millis() as u64;
+                self.stats.recognitions_speculative += u32::from(s.speculative);
+                let latency_ms = declared.elapsed().as_millis() as u64;
                 self.stats.recognition_latency_ms.push(latency_ms);
                 self.dialogue.note(
                     at,
@@ -685,14 +883,21 @@ impl<'a> Driver<'a> {
                         queued_ms: s.queued.as_millis() as u64,
                         compute_ms: s.compute.as_millis() as u64,
                         latency_ms,
+                        after_audio_ms: audio_end.elapsed().as_millis() as u64,
+                        speculative: s.speculative,
+                        prior_decided: s.prior_decided,
                         best: s.text.clone(),
                         confidence: s.confidence,
                         top: s.top.clone(),
                     },
                 );
-                self.feed(Event::Heard {
+                // With the ranking, the dialogue sees the margin to the runner-up and whether
+                // the priors rather than the audio decided.
+                self.feed(Event::HeardRanked {
                     text: s.text,
                     confidence: s.confidence,
+                    top: s.top,
+                    prior_decided: s.prior_decided,
                 })
                 .await;
             }
@@ -765,6 +970,7 @@ impl<'a> Driver<'a> {
     /// The time limit passed: lead the dialogue to its closing message and let that play.
     async fn drive_to_close(&mut self) {
         self.scoring = None;
+        self.live = None;
         self.timer = None;
         let _ = self.session.stop_prompts().await;
         self.playing = None;

@@ -22,8 +22,8 @@ pub use dialogue::{
     Input, LogEntry, LogWhat,
 };
 pub use driver::{
-    IvrLimits, IvrResult, IvrSetup, IvrStats, NameScope, NameScore, NameScorer, PlanAndSettings,
-    PlanView, RecognizerScorer, ScoreError, Signal, run,
+    CallerHistory, IvrLimits, IvrResult, IvrSetup, IvrStats, LiveScore, NameScope, NameScore,
+    NameScorer, PlanAndSettings, PlanView, RecognizerScorer, ScoreError, ScoreRequest, Signal, run,
 };
 pub use library::{LibraryError, PromptLibrary, Rendered};
 pub use prompts::{MenuItem, Piece, PieceKind, Prompt, prompt_lang};

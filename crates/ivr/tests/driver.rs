@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use veertien_core::Settings;
 use veertien_ivr::{
     AnnounceKind, DialogueConfig, DialogueOutcome, IvrLimits, IvrResult, IvrSetup, LogWhat,
-    NameScore, NameScorer, PlanAndSettings, PromptLibrary, ScoreError, Signal, run,
+    CallerHistory, NameScore, NameScorer, PlanAndSettings, PromptLibrary, ScoreError,
+    ScoreRequest, Signal, run,
 };
 use veertien_ivr::driver::ScoreFuture;
 use veertien_media::g711::Codec;
@@ -62,6 +63,7 @@ async fn start_with(
         scorer,
         started: now(),
         limits,
+        history: CallerHistory::known(Vec::new()),
     };
     (phone, tx, tokio::spawn(run(setup, rx)))
 }
@@ -187,17 +189,19 @@ async fn a_silent_caller_gets_the_keypad_menu_and_then_a_goodbye_never_a_loop() 
 struct Fixed(&'static str, f32);
 
 impl NameScorer for Fixed {
-    fn score(&self, pcm: Vec<i16>, phrases: Arc<[String]>) -> ScoreFuture {
+    fn score(&self, pcm: Vec<i16>, request: ScoreRequest) -> ScoreFuture {
         let (text, confidence) = (self.0.to_string(), self.1);
         Box::pin(async move {
             if pcm.is_empty() {
                 return Err(ScoreError("empty utterance".into()));
             }
-            assert!(phrases.iter().any(|p| p == "Kapelle"), "{phrases:?}");
+            assert!(request.texts().any(|p| p == "Kapelle"), "{:?}", request.phrases);
             Ok(NameScore {
                 text,
                 confidence,
                 top: vec![],
+                prior_decided: false,
+                speculative: false,
                 queued: Duration::ZERO,
                 compute: Duration::from_millis(5),
             })
@@ -274,6 +278,7 @@ async fn a_dead_line_ends_by_media_timeout() {
                 scorer: None,
                 started: now(),
                 limits,
+                history: CallerHistory::default(),
             },
             rx,
         )),
@@ -320,6 +325,7 @@ async fn the_whole_dialogue_has_a_hard_time_limit_and_still_says_goodbye() {
                 scorer: None,
                 started: now(),
                 limits,
+                history: CallerHistory::default(),
             },
             rx,
         )),
@@ -362,6 +368,175 @@ async fn saying_kapelle_on_0113_reaches_kapelle() {
         })
         .expect("recognised");
     eprintln!("recognised {best:?}, {latency} ms after the end of speech");
+    for e in &r.log.entries {
+        if matches!(e.what, LogWhat::Recognised { .. }) {
+            eprintln!("{}", serde_json::to_string(&e.what).unwrap());
+        }
+    }
     assert_eq!(best, "Kapelle", "{log}");
     assert_eq!(delivered_to(&r).as_deref(), Some("Kapelle"), "{log}");
+}
+
+/// A recogniser with fixed acoustic scores per municipality (by name; others far below), which
+/// combines them with the request's priors exactly as the real one does
+/// (`veertien_speech::combine`, softmax at the configured temperature, `prior_decided`).
+struct Acoustic {
+    scores: Vec<(&'static str, f32)>,
+    /// The priors of the names questions scored, for the test to inspect.
+    seen: std::sync::Mutex<Vec<veertien_speech::Priors<String>>>,
+}
+
+impl Acoustic {
+    fn new(scores: Vec<(&'static str, f32)>) -> Arc<Acoustic> {
+        Arc::new(Acoustic { scores, seen: Default::default() })
+    }
+}
+
+impl NameScorer for Acoustic {
+    fn score(&self, _pcm: Vec<i16>, request: ScoreRequest) -> ScoreFuture {
+        let cfg = veertien_speech::RecognizerConfig::default();
+        let mut keyed: Vec<(String, String)> = Vec::new();
+        for (text, key) in request.phrases.iter() {
+            if !keyed.iter().any(|(_, k)| k == key) {
+                keyed.push((text.clone(), key.clone()));
+            }
+        }
+        let acoustic: Vec<(String, f32)> = keyed
+            .iter()
+            .map(|(_, key)| {
+                let name = &plan().municipality(plan().by_cbs(key).expect("keys are CBS codes")).name;
+                let a = self.scores.iter().find(|(n, _)| n == name).map_or(-8.0, |s| s.1);
+                (key.clone(), a)
+            })
+            .collect();
+        let totals = veertien_speech::combine(&acoustic, &request.priors, &cfg);
+        let probs = veertien_speech::recognizer::softmax(&totals, cfg.temperature);
+        let acoustic_probs = veertien_speech::recognizer::softmax(
+            &acoustic.iter().map(|a| a.1).collect::<Vec<_>>(),
+            cfg.temperature,
+        );
+        let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+        let (best, acoustic_best) = (argmax(&totals), argmax(&acoustic_probs));
+        let prior_decided = veertien_speech::recognizer::prior_decided(
+            best != acoustic_best,
+            acoustic_probs[best],
+            probs[best],
+            &cfg,
+        );
+        let mut order: Vec<usize> = (0..keyed.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        self.seen.lock().unwrap().push(request.priors.clone());
+        let score = NameScore {
+            text: keyed[best].0.clone(),
+            confidence: probs[best],
+            top: order.iter().take(5).map(|&i| (keyed[i].0.clone(), probs[i])).collect(),
+            prior_decided,
+            speculative: false,
+            queued: Duration::ZERO,
+            compute: Duration::from_millis(1),
+        };
+        Box::pin(async move { Ok(score) })
+    }
+}
+
+fn questions(r: &IvrResult) -> Vec<String> {
+    r.log
+        .entries
+        .iter()
+        .filter_map(|e| match &e.what {
+            LogWhat::Prompt { ids, text } if ids.iter().any(|i| matches!(*i, "confirm" | "menu")) => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One caller on 0113 who says something the recogniser takes for `scores`, then answers
+/// "Bedoelt u …?" with `confirm_key` and, if the menu follows, picks `wanted` by key.
+async fn returning_caller(
+    pool: u16,
+    scorer: Arc<Acoustic>,
+    history: CallerHistory,
+    confirm_key: char,
+    wanted: &str,
+) -> IvrResult {
+    let settings = Settings::defaults(plan());
+    let (phone, socket, negotiated) = call(pool, Codec::Pcmu).await;
+    let (_tx, rx) = mpsc::channel(8);
+    let setup = IvrSetup {
+        socket,
+        negotiated,
+        decision: ask("0113", &settings),
+        routing: routing(&settings),
+        config: DialogueConfig { no_input_ms: 4000, ..quick(true) },
+        prompts: tone_library(&format!("history-{pool}")),
+        scorer: Some(scorer as Arc<dyn NameScorer>),
+        started: now(),
+        limits: IvrLimits::default(),
+        history,
+    };
+    let h = tokio::spawn(run(setup, rx));
+    phone.wait_audible(200, Duration::from_secs(5)).await;
+    phone.say(speechlike(900));
+    // End of speech (VAD hangover 700 ms), an instant answer, then "Bedoelt u …?" plays.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    phone.press(confirm_key);
+    // If the answer was "nee", the keypad menu follows.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    phone.press(digit_for("0113", wanted, &settings));
+    finish(h, Duration::from_secs(30)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_chose_kapelle_before_is_asked_fewer_questions() {
+    let kapelle = plan().municipality(plan().by_name("Kapelle").unwrap()).cbs.clone();
+    // The audio leans slightly to Goes; the caller means Kapelle.
+    let scores = vec![("Goes", 0.0), ("Kapelle", -0.2)];
+
+    let first = Acoustic::new(scores.clone());
+    let r = returning_caller(43200, first.clone(), CallerHistory::known(vec![]), '2', "Kapelle").await;
+    assert_eq!(delivered_to(&r).as_deref(), Some("Kapelle"), "{}", r.log.to_json());
+    let without = questions(&r);
+    assert_eq!(without.len(), 2, "\"Bedoelt u Goes?\" — nee — the keypad menu: {without:?}");
+    assert!(without[0].contains("Goes"), "{without:?}");
+
+    // The same caller again, now that their record says Kapelle three times (the population
+    // prior still favours Goes, the larger municipality).
+    let again = Acoustic::new(scores);
+    let history = CallerHistory::known(vec![(kapelle.clone(), 3)]);
+    let r = returning_caller(43220, again.clone(), history, '1', "Kapelle").await;
+    assert_eq!(delivered_to(&r).as_deref(), Some("Kapelle"), "{}", r.log.to_json());
+    let with = questions(&r);
+    assert_eq!(with.len(), 1, "one question, \"Bedoelt u Kapelle?\" — ja: {with:?}");
+    assert!(with[0].contains("Kapelle"), "{with:?}");
+    // The priors reached the recogniser: the caller's choices and the plan's population.
+    let seen = again.seen.lock().unwrap();
+    assert_eq!(seen[0].confirmations(&kapelle), 3);
+    assert_eq!(seen[0].log_prior.len(), 5, "population of the five municipalities on 0113");
+    assert!(first.seen.lock().unwrap()[0].caller_history.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_history_costs_a_question_but_never_misroutes() {
+    let kapelle = plan().municipality(plan().by_name("Kapelle").unwrap()).cbs.clone();
+    // The caller clearly says Goes, but their history says Kapelle a thousand times: the
+    // priors carry Kapelle past the put-through gate.
+    let scorer = Acoustic::new(vec![("Goes", 0.0), ("Kapelle", -3.0)]);
+    let history = CallerHistory::known(vec![(kapelle, 1000)]);
+    let r = returning_caller(43240, scorer, history, '2', "Goes").await;
+    let log = r.log.to_json();
+    let heard = r
+        .log
+        .entries
+        .iter()
+        .find_map(|e| match &e.what {
+            LogWhat::Recognised { best, confidence, prior_decided, .. } => Some((best.clone(), *confidence, *prior_decided)),
+            _ => None,
+        })
+        .expect("recognised");
+    assert_eq!(heard.0, "Kapelle", "the history did win the ranking: {log}");
+    assert!(heard.1 >= DialogueConfig::default().put_through, "above the gate: {heard:?}");
+    assert!(heard.2, "and the recogniser says the priors decided: {log}");
+    let q = questions(&r);
+    assert!(q[0].contains("Kapelle"), "Kapelle is proposed, not put through: {q:?}");
+    assert_eq!(delivered_to(&r).as_deref(), Some("Goes"), "{log}");
 }

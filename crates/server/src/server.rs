@@ -125,6 +125,9 @@ impl Server {
                     .await
                     .map_err(|e| ServeError::Signal(std::io::Error::other(e.to_string())))??;
                 let ctx = Arc::new(ctx);
+                if let Some(store) = &store {
+                    ctx.attach_store(store.clone());
+                }
                 tracing::info!(status = ?ctx.status(), "IVR ready");
                 if config.ivr.speech {
                     // The model takes seconds to load: callers meanwhile get the keypad menu.

@@ -54,6 +54,8 @@ use veertien_sip::{Request, Transport};
 use veertien_store::{CallRecord, Delivery, Outcome};
 
 use super::{AllAlive, CallTask};
+
+mod choices;
 use crate::config::{Config, IvrConfig};
 use crate::routing::Routing;
 
@@ -78,6 +80,8 @@ pub struct IvrContext {
     /// or without a model, get the keypad menu.
     scorer: OnceLock<Arc<dyn NameScorer>>,
     speech_note: Mutex<String>,
+    /// Callers' earlier confirmed choices: a prior for recognition.
+    choices: choices::Choices,
     prompts_dir: PathBuf,
     prompt_report: veertien_ivr::library::LoadReport,
 }
@@ -121,6 +125,7 @@ impl IvrContext {
             prompts: Arc::new(prompts),
             scorer: OnceLock::new(),
             speech_note: Mutex::new(note.into()),
+            choices: choices::Choices::default(),
             prompts_dir: dir,
             prompt_report,
         })
@@ -151,6 +156,11 @@ impl IvrContext {
             }
         };
         *self.speech_note.lock() = note;
+    }
+
+    /// Where callers' earlier choices are looked up (in the background, never by a call).
+    pub fn attach_store(&self, store: veertien_store::Store) {
+        self.choices.attach_store(store);
     }
 
     /// The recogniser, once loaded.
@@ -534,6 +544,10 @@ impl CallTask {
                     scorer: ctx.scorer(),
                     started,
                     limits: ctx.limits(),
+                    history: match &self.new.decision {
+                        Decision::Ask { area_code, .. } => ctx.choices.lookup(&self.new.caller, area_code),
+                        _ => veertien_ivr::CallerHistory::default(),
+                    },
                 };
                 f.job = Some(tokio::spawn(async move { JobResult::Dialogue(Box::new(veertien_ivr::run(setup, rx).await)) }));
             }
@@ -1046,6 +1060,7 @@ impl CallTask {
             steps.insert(0, serde_json::json!({ "label": "announcement", "result": "played", "messages": f.messages }));
             rec.route_steps = serde_json::Value::Array(steps);
         }
+        f.ctx.choices.finished(&rec, f.outcome.as_ref());
         if w.try_submit(rec).is_err() {
             tracing::warn!(call = %self.record_id, "call record queue full; record counted as dropped");
         }
