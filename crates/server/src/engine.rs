@@ -14,8 +14,8 @@ use veertien_core::decide::{CallInfo, Decision, RejectReason, decide};
 use veertien_core::settings::DeliveryMode;
 use veertien_core::NormaliseError;
 use veertien_sip::{
-    HeaderName, Message, Method, Policy, Rejection, Request, Response, Uri, reject_unparseable, response_target,
-    validate_request_with, validate_response,
+    HeaderName, Message, Method, ParseError, Policy, Rejection, Request, Response, Uri, reject_unparseable,
+    response_target, unparseable_is_ack, validate_request_with, validate_response,
 };
 use veertien_store::{CallRecord, Delivery, Outcome, RecordWriter};
 
@@ -30,6 +30,8 @@ use crate::txn::{Lookup, Resend, Table, TxKey};
 pub struct Metrics {
     pub received: AtomicU64,
     pub parse_errors: AtomicU64,
+    /// ACKs that did not parse: dropped, never answered (RFC 3261 17.2.1); also in `parse_errors`.
+    pub malformed_acks: AtomicU64,
     pub untrusted: AtomicU64,
     pub rate_limited: AtomicU64,
     pub retransmissions: AtomicU64,
@@ -49,6 +51,7 @@ pub struct Metrics {
 pub struct MetricsSnapshot {
     pub received: u64,
     pub parse_errors: u64,
+    pub malformed_acks: u64,
     pub untrusted: u64,
     pub rate_limited: u64,
     pub retransmissions: u64,
@@ -172,6 +175,7 @@ impl Engine {
         MetricsSnapshot {
             received: l(&m.received),
             parse_errors: l(&m.parse_errors),
+            malformed_acks: l(&m.malformed_acks),
             untrusted: l(&m.untrusted),
             rate_limited: l(&m.rate_limited),
             retransmissions: l(&m.retransmissions),
@@ -234,12 +238,28 @@ impl Engine {
         let trusted = self.admit(src)?;
         match Message::parse_bytes(data.clone()) {
             Ok(m) => self.dispatch(m, src, transport, trusted),
-            Err(e) => {
-                self.metrics.parse_errors.fetch_add(1, Ordering::Relaxed);
-                let resp = reject_unparseable(&data, &e, &self.new_tag())?;
-                self.reply_to_unparsed(resp, src, transport)
-            }
+            Err(e) => self.unparsed(&data, &e, src, transport),
         }
+    }
+
+    /// Handles one message framed on a stream whose bytes did not parse (TCP): answered like
+    /// a datagram that did not parse; the connection stays usable.
+    pub fn handle_unparsed(&self, data: &[u8], err: &ParseError, src: SocketAddr, transport: Transport) -> Option<Outgoing> {
+        self.admit(src)?;
+        self.unparsed(data, err, src, transport)
+    }
+
+    fn unparsed(&self, data: &[u8], err: &ParseError, src: SocketAddr, transport: Transport) -> Option<Outgoing> {
+        self.metrics.parse_errors.fetch_add(1, Ordering::Relaxed);
+        if unparseable_is_ack(data) {
+            // RFC 3261 17.2.1/8.2: never answer an ACK. Its INVITE's final response keeps
+            // being retransmitted until a good ACK or Timer H ends it.
+            self.metrics.malformed_acks.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%src, error = %err, "malformed ACK dropped");
+            return None;
+        }
+        let resp = reject_unparseable(data, err, &self.new_tag())?;
+        self.reply_to_unparsed(resp, src, transport)
     }
 
     /// Handles one message already framed and parsed (TCP).

@@ -433,6 +433,14 @@ async fn tcp_connection(mut stream: TcpStream, peer: SocketAddr, engine: Arc<Eng
                     }
                 }
                 Ok(None) => break,
+                Err(FrameError::Unparseable { error, bytes }) => {
+                    // Framed, so the stream is still in sync: 400 (never for an ACK), read on.
+                    if let Some(out) = engine.handle_unparsed(&bytes, &error, peer, Transport::Tcp)
+                        && stream.write_all(&out.bytes).await.is_err()
+                    {
+                        return;
+                    }
+                }
                 Err(FrameError::Malformed(e)) => {
                     // A stream cannot be resynchronised after a framing error.
                     tracing::info!(%peer, error = %e, "malformed SIP message on TCP; closing connection");

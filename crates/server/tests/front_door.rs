@@ -356,3 +356,23 @@ async fn server_survives_all_torture_messages() {
     assert!(server.engine().metrics().received >= 150);
     server.shutdown().await;
 }
+
+/// A stray ACK that does not parse (no transaction, broken Request-URI or version) is
+/// dropped and counted; an OPTIONS with the same fault is answered 400.
+#[tokio::test]
+async fn stray_malformed_acks_get_no_answer() {
+    let ts = TestServer::start(|_| {}).await;
+    let c = Client::new(ts.udp).await;
+    let good = ack_for("sip:14020@127.0.0.1", "z9hG4bK-sa", "stray-ack", c.port(), "x");
+    for bad_line in ["ACK  SIP/2.0", "ACK sip: SIP/2.0", "ACK sip:14020@127.0.0.1 SIP/3.0"] {
+        c.send(good.replacen("ACK sip:14020@127.0.0.1 SIP/2.0", bad_line, 1).as_bytes()).await;
+    }
+    assert!(c.recv_within(Duration::from_millis(500)).await.is_none(), "an ACK is never answered");
+    // The third parses (the version is a validation fault, 505 for other methods) and is
+    // absorbed like any ACK matching no transaction; the first two do not parse.
+    assert_eq!(ts.server.engine().metrics().malformed_acks, 2);
+    let opt = request("OPTIONS", "sip:127.0.0.1", "z9hG4bK-sa2", "stray-opt", c.port()).replacen("OPTIONS sip:127.0.0.1 SIP/2.0", "OPTIONS sip: SIP/2.0", 1);
+    c.send(opt.as_bytes()).await;
+    assert_eq!(c.recv().await.status(), 400);
+    ts.server.shutdown().await;
+}

@@ -19,7 +19,13 @@ fn free_udp_port() -> u16 {
 
 /// Runs SIPp as a UAC against `server`; returns (exit status, stderr+stdout tail).
 fn sipp(server: std::net::SocketAddr, scenario_file: &str, service: &str, calls: u32, rate: u32) -> (i32, String) {
+    sipp_with(server, scenario_file, service, calls, rate, &[])
+}
+
+/// As [`sipp`], with extra SIPp arguments (e.g. `-t t1` for TCP).
+fn sipp_with(server: std::net::SocketAddr, scenario_file: &str, service: &str, calls: u32, rate: u32, extra: &[&str]) -> (i32, String) {
     let out = Command::new("sipp")
+        .args(extra)
         .arg(server.to_string())
         .args(["-sf", scenario(scenario_file).to_str().unwrap()])
         .args(["-s", service])
@@ -87,4 +93,27 @@ async fn sipp_options_ping() {
     assert_eq!(code, 0, "{log}");
     let report = ts.server.shutdown().await;
     assert_eq!(report.records.unwrap().submitted, 0, "OPTIONS are not calls");
+}
+
+/// RFC 3261 17.2.1/8.2: an ACK is never answered, however broken. SIPp sends two ACKs with a
+/// broken Request-URI after the 302, then a good one, then an OPTIONS: an answer to a broken
+/// ACK would reach SIPp before the OPTIONS' 200 and fail the call. Over UDP and TCP (a framed
+/// message that does not parse no longer costs the carrier its connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_malformed_acks_are_dropped_never_answered() {
+    let ts = TestServer::start(|_| {}).await;
+    let (fourteen, _, _) = unique_redirect_number();
+    let (udp, tcp) = (ts.udp, ts.tcp);
+    let f = fourteen.clone();
+    let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "ack_malformed_uac.xml", &f, 5, 10)).await.unwrap();
+    assert_eq!(code, 0, "UDP: no answer to a broken ACK:\n{log}");
+    let (code, log) =
+        tokio::task::spawn_blocking(move || sipp_with(tcp, "ack_malformed_uac.xml", &fourteen, 5, 10, &["-t", "t1"])).await.unwrap();
+    assert_eq!(code, 0, "TCP: no answer to a broken ACK, connection kept:\n{log}");
+    let m = ts.server.engine().metrics();
+    assert_eq!(m.malformed_acks, 20, "two broken ACKs per call, counted: {m:?}");
+    assert_eq!(m.redirected, 10, "{m:?}");
+    // The good ACK still ended each INVITE transaction (no 302 retransmitted until Timer H).
+    assert_eq!(ts.server.engine().active_calls(), 0);
+    ts.server.shutdown().await;
 }

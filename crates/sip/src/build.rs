@@ -203,10 +203,16 @@ impl Rejection {
 /// Best-effort 400/505 for a request whose start line or framing could not be parsed: if the
 /// header block still yields Via, From, To, Call-ID and CSeq, answer with the parse fault as
 /// reason phrase; otherwise `None` (nothing to answer to, so drop). Responses never get one.
+///
+/// An ACK is never answered (RFC 3261 17.2.1 and 8.2: a UAS must not send a response to an
+/// ACK), however broken: for those this is `None` too, see [`unparseable_is_ack`].
 pub fn reject_unparseable(input: &[u8], err: &ParseError, to_tag: &str) -> Option<Response> {
     let start = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
     let data = &input[start..];
     if data.len() >= 4 && data[..4].eq_ignore_ascii_case(b"SIP/") {
+        return None;
+    }
+    if unparseable_is_ack(input) {
         return None;
     }
     let line_end = memchr::memmem::find(data, b"\r\n")?;
@@ -244,6 +250,36 @@ pub fn reject_unparseable(input: &[u8], err: &ParseError, to_tag: &str) -> Optio
     }
     let reason = if err.status == 400 { err.reason_phrase() } else { err.reason.to_string() };
     Some(Response::builder(&r, err.status).reason(reason).to_tag(to_tag).build())
+}
+
+/// Whether bytes that did not parse as a message were meant as an ACK: the request line's
+/// method is `ACK`, or (when the request line is unreadable) the CSeq header names ACK.
+/// Methods are case-sensitive (RFC 3261 7.1), so `ack` is not an ACK. Such a message must be
+/// dropped, never answered (RFC 3261 17.2.1): a 400 to an ACK has no transaction to go to and
+/// only invites a loop with a peer that answers it in turn.
+pub fn unparseable_is_ack(input: &[u8]) -> bool {
+    let Some(start) = input.iter().position(|&b| b != b'\r' && b != b'\n') else { return false };
+    let data = &input[start..];
+    let line_end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+    let line = &data[..line_end];
+    let method_end = line.iter().position(|&b| b == b' ' || b == b'\t' || b == b'\r').unwrap_or(line.len());
+    if &line[..method_end] == b"ACK" {
+        return true;
+    }
+    if method_end < line.len() && scan::is_token_str(&line[..method_end]) {
+        // A readable method that is not ACK: the request line decides.
+        return false;
+    }
+    let hdr_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
+    data[line_end.min(hdr_end)..hdr_end].split(|&b| b == b'\n').any(|h| {
+        let h = h.strip_suffix(b"\r").unwrap_or(h);
+        let Some(colon) = memchr::memchr(b':', h) else { return false };
+        if !scan::trim_wsp(&h[..colon]).eq_ignore_ascii_case(b"cseq") {
+            return false;
+        }
+        let value = scan::trim_wsp(&h[colon + 1..]);
+        value.split(|&b| b == b' ' || b == b'\t').filter(|t| !t.is_empty()).nth(1) == Some(b"ACK".as_slice())
+    })
 }
 
 /// Where to send a response over UDP (RFC 3261 18.2.2 with RFC 3581 rport), given the top Via

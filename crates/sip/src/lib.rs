@@ -15,7 +15,7 @@ pub mod transaction;
 pub mod uri;
 mod validate;
 
-pub use build::{RequestBuilder, ResponseBuilder, branch_from, default_reason, reject_unparseable, response_target};
+pub use build::{RequestBuilder, ResponseBuilder, branch_from, default_reason, reject_unparseable, response_target, unparseable_is_ack};
 pub use header::{CSeq, Contact, Header, HeaderName, Headers, MediaType, Method, NameAddr, Transport, Via};
 pub use message::{Message, ParseError, Request, Response};
 pub use uri::{SipUri, TelUri, Uri, UriKind};

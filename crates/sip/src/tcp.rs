@@ -18,6 +18,11 @@ pub enum FrameError {
     TooLarge(usize),
     #[error("malformed message: {0}")]
     Malformed(ParseError),
+    /// The message's length was known (header block and Content-Length read) but its bytes
+    /// do not parse. The stream is still in sync: answer it (400, or nothing for an ACK) and
+    /// read on.
+    #[error("unparseable message: {error}")]
+    Unparseable { error: ParseError, bytes: bytes::Bytes },
 }
 
 impl Framer {
@@ -64,9 +69,9 @@ impl Framer {
             return Ok(None);
         }
         let bytes = self.buf.split_to(len).freeze();
-        match parse_framed(bytes, Framing::Stream) {
+        match parse_framed(bytes.clone(), Framing::Stream) {
             Ok((msg, _)) => Ok(Some(msg)),
-            Err(e) => Err(FrameError::Malformed(e)),
+            Err(error) => Err(FrameError::Unparseable { error, bytes }),
         }
     }
 }
@@ -139,6 +144,19 @@ mod tests {
         let head = &big.as_bytes()[..big.len() - 3];
         f.push(head).unwrap();
         assert!(matches!(f.next_message(), Err(FrameError::TooLarge(4096))));
+    }
+
+    #[test]
+    fn a_framed_message_that_does_not_parse_leaves_the_stream_in_sync() {
+        let mut f = Framer::new(4096);
+        let bad = String::from_utf8_lossy(OPT).replace("OPTIONS sip:a@b SIP/2.0", "ACK sip: SIP/2.0");
+        f.push(bad.as_bytes()).unwrap();
+        f.push(OPT).unwrap();
+        match f.next_message() {
+            Err(FrameError::Unparseable { bytes, .. }) => assert_eq!(&bytes[..], bad.as_bytes()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(&f.next_message().unwrap().unwrap().to_bytes()[..], OPT);
     }
 
     #[test]

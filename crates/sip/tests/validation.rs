@@ -252,3 +252,36 @@ Content-Length: 0\r\n\r\n";
     r.stamp_received(src);
     assert_eq!(veertien_sip::response_target(r.top_via().unwrap(), src), Some(src));
 }
+
+/// RFC 3261 17.2.1 / 8.2: an ACK is never answered, not even a broken one. Every variant
+/// below fails to parse; the front door must get no response to send.
+#[test]
+fn broken_acks_are_never_answered_but_other_broken_requests_are() {
+    let headers = "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: <sip:14020@veertien.example>;tag=abc\r\n\
+From: <sip:0612345678@carrier.example>;tag=1928301774\r\n\
+Call-ID: ack-broken@pc33.example\r\n";
+    let variants = [
+        format!("ACK  SIP/2.0\r\n{headers}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"),
+        format!("ACK sip: SIP/2.0\r\n{headers}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"),
+        format!("ACK sip:14020@[::1 SIP/2.0\r\n{headers}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"),
+        // The request line is unreadable; the CSeq says what it was.
+        format!(" sip:14020@veertien.example SIP/2.0\r\n{headers}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    for v in &variants {
+        let err = Message::parse(v.as_bytes()).expect_err(v);
+        assert!(veertien_sip::unparseable_is_ack(v.as_bytes()), "{v}");
+        assert!(veertien_sip::reject_unparseable(v.as_bytes(), &err, "t").is_none(), "answered: {v}");
+    }
+    // The same fault in an OPTIONS is answered 400 naming it; `ack` is not the ACK method.
+    for v in [
+        format!("OPTIONS sip: SIP/2.0\r\n{headers}CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
+        format!("ack sip: SIP/2.0\r\n{headers}CSeq: 1 ack\r\nContent-Length: 0\r\n\r\n"),
+    ] {
+        let err = Message::parse(v.as_bytes()).expect_err(&v);
+        assert!(!veertien_sip::unparseable_is_ack(v.as_bytes()), "{v}");
+        let r = veertien_sip::reject_unparseable(v.as_bytes(), &err, "t").unwrap_or_else(|| panic!("no 400: {v}"));
+        assert_eq!(r.status(), 400, "{v}");
+    }
+}
