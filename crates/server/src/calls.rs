@@ -570,6 +570,16 @@ impl CallTask {
                     call.handle(ev, Timestamp::now(), health);
                 }
             }
+            if self.front.is_none() {
+                let mut batch: VecDeque<Action> = std::iter::from_fn(|| self.call.as_mut().and_then(Call::poll_action)).collect();
+                progressed |= !batch.is_empty();
+                record_first(&mut batch);
+                for a in batch {
+                    self.on_call_action(a).await;
+                }
+            }
+            // An IVR call's front may replace the machine while acting on it (a new route
+            // after a message), so its actions are taken one at a time from the current one.
             while let Some(a) = self.call.as_mut().and_then(Call::poll_action) {
                 progressed = true;
                 self.on_call_action(a).await;
@@ -878,6 +888,18 @@ impl CallTask {
     }
 }
 
+/// Moves the call's record (`Finished`) ahead of the rest of one batch of machine actions:
+/// the final response that ends the caller's leg (486, 480, 487…) comes in the same batch,
+/// and the record must be with the writer (and its journal) before that answer leaves, so a
+/// crash right after it cannot lose the record. Writing it is `try_submit`: never blocks.
+fn record_first(batch: &mut VecDeque<Action>) {
+    if let Some(i) = batch.iter().position(|a| matches!(a, Action::Finished(_)))
+        && let Some(f) = batch.remove(i)
+    {
+        batch.push_front(f);
+    }
+}
+
 async fn recv_opt(rx: &mut Option<mpsc::Receiver<RelayEvent>>) -> Option<RelayEvent> {
     match rx {
         Some(r) => match r.recv().await {
@@ -970,6 +992,44 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_record_leaves_before_the_final_response_of_the_same_batch() {
+        let now = Timestamp::now();
+        let summary = CallSummary {
+            received_at: now,
+            ringing_at: None,
+            answered_at: None,
+            ended_at: now,
+            outcome: veertien_b2bua::Outcome::Busy,
+            destination: None,
+            final_status: Some(486),
+            ended_by: None,
+            attempts: Vec::new(),
+        };
+        let busy = OutResponse::new(486, "Busy Here");
+        let mut batch: VecDeque<Action> = VecDeque::from(vec![
+            Action::CancelTimer(TimerId::Setup),
+            Action::Respond { leg: Leg::A, txn: ServerTxn(1), response: busy },
+            Action::Media(MediaAction::Release),
+            Action::Finished(summary),
+        ]);
+        record_first(&mut batch);
+        let kinds: Vec<&str> = batch
+            .iter()
+            .map(|a| match a {
+                Action::Finished(_) => "finished",
+                Action::Respond { .. } => "respond",
+                Action::Media(_) => "media",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["finished", "other", "respond", "media"]);
+        // Without a record in the batch nothing moves.
+        let mut plain: VecDeque<Action> = VecDeque::from(vec![Action::CancelTimer(TimerId::Setup)]);
+        record_first(&mut plain);
+        assert_eq!(plain.len(), 1);
+    }
 
     #[test]
     fn next_hop_from_ip_literal_uris_only() {

@@ -483,7 +483,9 @@ impl Engine {
         } else {
             self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
         }
-        let out = self.finish(&req, key, resp, src, transport, now);
+        // The record goes to the writer (and its journal) before the answer can leave: a crash
+        // right after the caller got its final response must not lose the record of the call.
+        // `try_submit` never blocks, so the call path still never waits for the store.
         let ended_ms = jiff::Timestamp::now().as_millisecond();
         if let Some(w) = &self.records {
             let mut rec = CallRecord::received(
@@ -511,7 +513,9 @@ impl Engine {
                 self.metrics.records_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        out
+        // Only now does the answer enter the transaction table (where a retransmitted INVITE
+        // on another worker could pick it up) and go back to the loop that sends it.
+        self.finish(&req, key, resp, src, transport, now)
     }
 
     /// Maps a routing decision to the SIP answer. Until the B2BUA and IVR drivers are wired
