@@ -215,6 +215,9 @@ pub struct TrunkConfig {
     pub max_call_secs: u64,
     /// Logged when a leg sends no RTP for this long.
     pub media_timeout_secs: u64,
+    /// Digest authentication per trunk (`[[trunk.auth]]`, docs/AUTH.md): INVITEs from an
+    /// entry's networks must carry its credentials or get 407. Empty: address trust only.
+    pub auth: Vec<crate::digest::TrunkAuth>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -320,6 +323,7 @@ impl Default for TrunkConfig {
             no_response_ms: 4_000,
             max_call_secs: 4 * 3_600,
             media_timeout_secs: 30,
+            auth: Vec::new(),
         }
     }
 }
@@ -514,6 +518,9 @@ impl Config {
             && (o.ip().is_unspecified() || o.port() == 0)
         {
             return Err(invalid("trunk.outbound", "must be a concrete address and port"));
+        }
+        for a in &t.auth {
+            a.validate()?;
         }
         if self.shutdown.grace_secs > 3_600 {
             return Err(invalid("shutdown.grace_secs", "must be at most 3600"));

@@ -88,6 +88,8 @@ pub struct Engine {
     routing: Arc<Routing>,
     records: Option<RecordWriter>,
     trust: TrustList,
+    /// Digest authentication of trunks (`[[trunk.auth]]`), checked on INVITEs after trust.
+    digest: crate::digest::DigestAuth,
     limiter: SourceLimiter,
     policy: Policy,
     allow: String,
@@ -122,6 +124,7 @@ impl Engine {
                 }
                 nets
             }),
+            digest: crate::digest::DigestAuth::new(&config.trunk.auth),
             limiter: SourceLimiter::new(config.sip.rate_limit_per_source, config.sip.rate_burst),
             table: Mutex::new(Table::new(config.sip.transaction_table_size)),
             policy,
@@ -209,6 +212,10 @@ impl Engine {
     /// INVITE transactions whose answer the caller has not acknowledged yet.
     pub fn active_calls(&self) -> usize {
         self.table.lock().awaiting_ack() + self.calls.get().map_or(0, |c| c.live_calls())
+    }
+
+    pub fn digest(&self) -> &crate::digest::DigestAuth {
+        &self.digest
     }
 
     pub fn is_trusted(&self, peer: SocketAddr) -> bool {
@@ -400,6 +407,10 @@ impl Engine {
             // Not stored: the table is full, and a retransmitted INVITE is simply shed again.
             let target = self.target_for(&req, src, transport)?;
             return Some(Outgoing { target, bytes: resp.to_bytes() });
+        }
+        if let crate::digest::Verdict::Challenge { stale } = self.digest.check(&req, src.ip()) {
+            let resp = self.digest.challenge(&req, src.ip(), stale, &self.new_tag());
+            return self.finish(&req, key, resp, src, transport, now);
         }
         let received_ms = jiff::Timestamp::now().as_millisecond();
         let dialled = String::from_utf8_lossy(req.uri().as_bytes()).into_owned();

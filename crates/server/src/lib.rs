@@ -4,6 +4,7 @@
 //! veertien-sip, call records in veertien-store) are wired here to sockets, timers and signals.
 
 pub mod config;
+pub mod digest;
 pub mod guard;
 pub mod health;
 
