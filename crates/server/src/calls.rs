@@ -96,6 +96,11 @@ pub struct CallMetrics {
     pub ivr_refused: AtomicU64,
     /// IVR calls put through to a destination that answered.
     pub ivr_put_through: AtomicU64,
+    /// REFERs sent to IVR callers (redirect-mode municipalities), and how they ended.
+    pub refer_sent: AtomicU64,
+    pub refer_succeeded: AtomicU64,
+    /// Refused, failed (sipfrag ≥ 300) or timed out: the call was bridged instead.
+    pub refer_fell_back: AtomicU64,
 }
 
 /// What the call layer needs from the server, fixed when it starts.
@@ -128,6 +133,8 @@ pub struct CallLayer {
     ivr: Option<Arc<IvrContext>>,
     /// IVR calls in progress (bounded by `[ivr] max_calls`).
     ivr_live: AtomicUsize,
+    /// `[sip]` as far as a REFER's Refer-To needs it (the same URI a 302 would carry).
+    sip_cfg: crate::config::SipConfig,
     pub metrics: CallMetrics,
 }
 
@@ -193,6 +200,7 @@ impl CallLayer {
             health,
             ivr,
             ivr_live: AtomicUsize::new(0),
+            sip_cfg: config.sip.clone(),
             metrics: CallMetrics::default(),
         })
     }
@@ -509,7 +517,7 @@ impl CallTask {
                 _ = hurry.cancelled(), if !hurried => {
                     hurried = true;
                     if self.front.is_some() {
-                        self.front_hurry();
+                        self.front_hurry().await;
                     }
                     // Shutdown: end the call the way the machine ends stuck calls.
                     self.events.push_back(Event::Timer(TimerId::MaxDuration));
@@ -652,10 +660,7 @@ impl CallTask {
             }
             txn::Action::Response { tx, response } => {
                 if self.front.as_ref().is_some_and(|f| f.clients.contains(&tx)) {
-                    if response.status() >= 200 {
-                        self.front_client_done(tx).await;
-                    }
-                    return;
+                    return self.front_client_response(tx, response.status()).await;
                 }
                 let Some(id) = self.clients.get(&tx).copied() else { return };
                 match InResponse::from_sip(&response) {
@@ -965,6 +970,11 @@ fn store_outcome(o: &veertien_b2bua::Outcome) -> Outcome {
         B::Announcement => Outcome::Announcement,
         B::Rejected { .. } => Outcome::Rejected,
     }
+}
+
+/// The Refer-To of a REFER: the URI a 302 would carry for this destination.
+fn contact_for(layer: &CallLayer, destination: &str) -> String {
+    crate::engine::contact_uri(&layer.sip_cfg, destination)
 }
 
 /// `host:port` of a SIP URI (optionally in `<...>`) whose host is an IP literal.

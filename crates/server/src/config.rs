@@ -70,6 +70,20 @@ pub struct IvrConfig {
     pub max_dialogue_secs: u64,
     /// No RTP from the caller this long ends the dialogue as a hang-up.
     pub media_timeout_secs: u64,
+    /// How a caller who chose a municipality in `redirect` mode is delivered: `refer` asks the
+    /// caller's side to call the destination itself (RFC 3515; the platform leaves the call
+    /// once the transfer succeeded, and bridges if it is refused or fails); `bridge` keeps
+    /// the platform in the call. Municipalities in `bridge` mode are always bridged.
+    pub transfer: Transfer,
+}
+
+/// `[ivr] transfer`: delivery after the dialogue for `redirect`-mode municipalities.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transfer {
+    #[default]
+    Refer,
+    Bridge,
 }
 
 impl Default for IvrConfig {
@@ -83,6 +97,7 @@ impl Default for IvrConfig {
             no_input_ms: 5_000,
             max_dialogue_secs: 180,
             media_timeout_secs: 20,
+            transfer: Transfer::Refer,
         }
     }
 }

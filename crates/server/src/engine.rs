@@ -92,6 +92,9 @@ pub struct Engine {
     digest: crate::digest::DigestAuth,
     limiter: SourceLimiter,
     policy: Policy,
+    /// Requests inside a call the platform is in (bridged or IVR): also re-offers (UPDATE),
+    /// PRACK (answered 481) and the NOTIFYs of a REFER the IVR sent.
+    call_policy: Policy,
     allow: String,
     table: Mutex<Table>,
     draining: AtomicBool,
@@ -115,6 +118,8 @@ impl Engine {
     pub fn new(config: Config, routing: Arc<Routing>, records: Option<RecordWriter>) -> Engine {
         let policy = Policy::default();
         let allow = policy.allow_header();
+        let mut call_policy = policy.clone();
+        call_policy.allowed_methods.extend([Method::Update, Method::Prack, Method::Notify]);
         Engine {
             trust: TrustList::new({
                 // The outbound trunk answers our B-leg INVITEs and sends in-dialog requests.
@@ -128,6 +133,7 @@ impl Engine {
             limiter: SourceLimiter::new(config.sip.rate_limit_per_source, config.sip.rate_burst),
             table: Mutex::new(Table::new(config.sip.transaction_table_size)),
             policy,
+            call_policy,
             allow,
             routing,
             records,
@@ -306,7 +312,7 @@ impl Engine {
             && layer.owns(req.call_id())
         {
             if *req.method() != Method::Ack
-                && let Err(rej) = validate_request_with(&req, &self.policy)
+                && let Err(rej) = validate_request_with(&req, &self.call_policy)
             {
                 if rej.silent {
                     return None;
@@ -570,10 +576,7 @@ impl Engine {
     /// The Contact URI for a destination (`tel:+31...` or a SIP URI), honouring
     /// `sip.contact_scheme`.
     fn contact_for(&self, destination: &str) -> String {
-        match (self.config.sip.contact_scheme, destination.strip_prefix("tel:")) {
-            (ContactScheme::Sip, Some(number)) => format!("sip:{number}@{};user=phone", self.config.sip.redirect_host),
-            _ => destination.to_string(),
-        }
+        contact_uri(&self.config.sip, destination)
     }
 
     fn target_for(&self, req: &Request, src: SocketAddr, transport: Transport) -> Option<SocketAddr> {
@@ -662,6 +665,15 @@ pub(crate) fn fill_decision(rec: &mut CallRecord, decision: &Decision) {
     rec.decision_kind = decision.kind().to_string();
     rec.decision = serde_json::to_value(decision).unwrap_or(serde_json::Value::Null);
     rec.municipality_cbs = decision.municipality().map(|m| m.cbs.clone());
+}
+
+/// Where a caller is sent when the platform leaves the call (302 Contact, REFER Refer-To):
+/// the destination, or with `sip.contact_scheme = "sip"` a `tel:` number as a SIP URI.
+pub(crate) fn contact_uri(sip: &crate::config::SipConfig, destination: &str) -> String {
+    match (sip.contact_scheme, destination.strip_prefix("tel:")) {
+        (ContactScheme::Sip, Some(number)) => format!("sip:{number}@{};user=phone", sip.redirect_host),
+        _ => destination.to_string(),
+    }
 }
 
 fn decision_fourteen(d: &Decision) -> Option<&str> {

@@ -56,7 +56,7 @@ use veertien_store::{CallRecord, Delivery, Outcome};
 use super::{AllAlive, CallTask};
 
 mod choices;
-use crate::config::{Config, IvrConfig};
+use crate::config::{Config, IvrConfig, Transfer};
 use crate::routing::Routing;
 
 /// The machine's A-leg INVITE transaction of an IVR call: a pseudo id, never a real one
@@ -67,6 +67,8 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// Our BYE gets no final response: give up after 64*T1, as its transaction does.
 const BYE_WAIT: Duration = Duration::from_secs(32);
+/// REFER: no final response, or no NOTIFY after the 202, within 64*T1 → bridge instead.
+const REFER_WAIT: Duration = Duration::from_secs(32);
 /// Bound on signals queued to one dialogue (keys by SIP INFO, hang-up).
 const SIGNALS: usize = 16;
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
@@ -202,6 +204,8 @@ enum Phase {
     Talking,
     /// The machine puts the caller through.
     Bridging,
+    /// A REFER asks the caller's side to call the destination itself (RFC 3515).
+    Referring,
     /// Our BYE is out.
     Ending,
     Done,
@@ -218,6 +222,8 @@ pub(super) enum JobResult {
 enum After {
     Bye,
     Bridge(Vec<RouteStep>),
+    /// REFER the caller to `refer_to`; `steps` are bridged if the transfer fails.
+    Refer { refer_to: String, steps: Vec<RouteStep> },
 }
 
 /// How the call ended, for the record.
@@ -227,7 +233,25 @@ enum Final {
     Announcement,
     /// Put through (or tried): the machine's summary says how it went.
     Bridged,
+    /// The caller's side took over the call to the destination (REFER accepted; `confirmed`:
+    /// a NOTIFY reported the new call answered).
+    Referred { confirmed: bool },
     Rejected(String),
+}
+
+/// A REFER in progress.
+struct Refer {
+    tx: Option<TxId>,
+    refer_to: String,
+    /// Bridged instead when the transfer fails.
+    steps: Vec<RouteStep>,
+    /// 2xx to the REFER seen.
+    accepted: bool,
+    /// No final response / no (final) NOTIFY by then → bridge.
+    deadline: Instant,
+    started_ms: i64,
+    /// Status codes the NOTIFYs reported (sipfrag), in order.
+    progress: Vec<u16>,
 }
 
 /// The IVR side of one call (see the module documentation).
@@ -264,6 +288,9 @@ pub(super) struct Front {
     bye: Option<(TxId, Instant)>,
     final_: Option<Final>,
     delivery: Option<Delivery>,
+    refer: Option<Refer>,
+    /// The REFER's step in the record's `route_steps` (first, before any bridge attempt).
+    refer_step: Option<serde_json::Value>,
     pub(super) clients: std::collections::HashSet<TxId>,
 }
 
@@ -301,6 +328,8 @@ impl Front {
             bye: None,
             final_: None,
             delivery: None,
+            refer: None,
+            refer_step: None,
             clients: Default::default(),
         }
     }
@@ -320,7 +349,10 @@ impl Front {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        [self.retransmit.map(|(t, _)| t), self.ack_deadline, self.bye.map(|(_, t)| t)].into_iter().flatten().min()
+        [self.retransmit.map(|(t, _)| t), self.ack_deadline, self.bye.map(|(_, t)| t), self.refer.as_ref().map(|r| r.deadline)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -410,6 +442,7 @@ impl CallTask {
                 self.respond(id, &r).await;
             }
             M::Prack => self.respond_plain(id, 481, "Call/Transaction Does Not Exist", &[]).await,
+            M::Other(ref m) if m == "NOTIFY" => self.front_notify(id, &view).await,
             _ => self.respond_plain(id, 501, "Not Implemented", &[("Allow", ALLOW)]).await,
         }
         let _ = request;
@@ -635,21 +668,25 @@ impl CallTask {
                     DialogueOutcome::Deliver { municipality, decision } => {
                         f.chosen = Some(municipality.clone());
                         match *decision {
-                            Decision::Forward { route, destination_configured, mode, .. } => {
-                                if mode == DeliveryMode::Redirect {
-                                    tracing::debug!(call = %self.record_id, "redirect mode after the IVR: the caller is bridged (REFER not used)");
-                                }
+                            Decision::Forward { route, destination_configured, mode, destination, .. } => {
                                 if !destination_configured {
                                     return self.front_unreachable("destination not configured").await;
                                 }
                                 let planned = veertien_b2bua::plan_route(&route, None);
+                                // Redirect mode: the platform would have left the call with a 302;
+                                // after a dialogue the call is answered, so REFER does the same.
+                                let after = if mode == DeliveryMode::Redirect && self.refer_possible() {
+                                    After::Refer { refer_to: super::contact_for(&self.layer, &destination), steps: planned.steps }
+                                } else {
+                                    After::Bridge(planned.steps)
+                                };
                                 match planned.pre_announcement {
                                     Some(msg) => {
                                         let name = municipality.everyday_name.clone();
-                                        self.front().after = After::Bridge(planned.steps);
+                                        self.front().after = after;
                                         self.front_say(Prompt::Calamity { name, message: Some(msg) }, "calamity").await
                                     }
-                                    None => self.front_bridge(planned.steps).await,
+                                    None => self.front_deliver(after).await,
                                 }
                             }
                             _ => self.front_unreachable("dialogue delivered a decision that is not a forward").await,
@@ -673,7 +710,7 @@ impl CallTask {
                         f.final_.get_or_insert(Final::Announcement);
                         self.front_bye().await
                     }
-                    After::Bridge(steps) => self.front_bridge(steps).await,
+                    after => self.front_deliver(after).await,
                 }
             }
         }
@@ -701,6 +738,207 @@ impl CallTask {
             f.final_ = Some(Final::Rejected(why.to_owned()));
         }
         self.front_say(Prompt::Unreachable { name }, "unreachable").await
+    }
+
+    /// The ringing tone on the caller's socket while a destination rings (bridge or REFER).
+    async fn start_ringing_tone(&mut self) {
+        let f = self.front();
+        let Some(neg) = f.negotiated else { return };
+        if let Some(sock) = f.socket.take() {
+            let (hold, _events) = MediaSession::start(sock, neg, SessionConfig { media_timeout: Duration::from_secs(3600), ..f.ctx.media() });
+            let tone = ringback_tone();
+            for i in 0..3 {
+                let _ = hold.play(MediaPrompt { id: i, audio: PromptAudio::Pcm(tone.clone()), barge_in: false }).await;
+            }
+            f.hold = Some(hold);
+        }
+    }
+
+    /// Stops the ringing tone; the socket is the front's again.
+    async fn stop_ringing_tone(&mut self) {
+        let f = self.front();
+        if let Some(h) = f.hold.take() {
+            f.socket = Some(h.finish().await.0);
+        }
+    }
+
+    /// REFER is used when configured and the caller's side does not say it cannot take one
+    /// (an Allow header in its INVITE without REFER).
+    fn refer_possible(&self) -> bool {
+        let Some(f) = self.front.as_ref() else { return false };
+        if f.ctx.cfg.transfer != Transfer::Refer {
+            return false;
+        }
+        let allow = f.invite_view.as_ref().and_then(|v| {
+            v.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("Allow")).map(|(_, v)| v.to_ascii_uppercase())
+        });
+        match allow {
+            Some(a) if !a.split(',').any(|m| m.trim() == "REFER") => {
+                tracing::info!(call = %self.record_id, allow = %a, "the caller does not allow REFER: bridging");
+                false
+            }
+            _ => true,
+        }
+    }
+
+    async fn front_deliver(&mut self, after: After) {
+        match after {
+            After::Bye => self.front_bye().await,
+            After::Bridge(steps) => self.front_bridge(steps).await,
+            After::Refer { refer_to, steps } => self.front_refer(refer_to, steps).await,
+        }
+    }
+
+    /// RFC 3515: asks the caller's side to call `refer_to` itself. A 2xx NOTIFY ends our part
+    /// (BYE, outcome `redirected`); a refusal, a failing NOTIFY or silence bridges `steps`.
+    async fn front_refer(&mut self, refer_to: String, steps: Vec<RouteStep>) {
+        let fourteen = match &self.new.decision {
+            Decision::Ask { fourteen, .. } | Decision::Forward { fourteen, .. } | Decision::Announce { fourteen, .. } => fourteen.clone(),
+            Decision::Reject { .. } => String::new(),
+        };
+        let advertised = self.layer.advertised;
+        let f = self.front();
+        f.signals = None;
+        if f.caller_gone || f.hurried || f.dialog.is_none() {
+            return self.front_bye().await;
+        }
+        let dialog = f.dialog.as_mut().expect("checked");
+        let mut req = dialog.request(BMethod::Other("REFER".into()));
+        // REFER is a target refresh request: it carries our Contact (RFC 3515 2.4.1).
+        req.contact = Some(dialog.local_contact.clone());
+        req.headers.push(("Refer-To".into(), format!("<{refer_to}>")));
+        // The destination sees that the call comes from the 14+ number.
+        req.headers.push(("Referred-By".into(), format!("<sip:{fourteen}@{advertised}>")));
+        req.headers.push(("Allow".into(), ALLOW.into()));
+        let now = Instant::now();
+        f.refer = Some(Refer {
+            tx: None,
+            refer_to: refer_to.clone(),
+            steps,
+            accepted: false,
+            deadline: now + REFER_WAIT,
+            started_ms: jiff::Timestamp::now().as_millisecond(),
+            progress: Vec::new(),
+        });
+        f.phase = Phase::Referring;
+        let hop = self.next_hop(Leg::A, &req).unwrap_or(self.new.source);
+        let via = ViaSpec {
+            transport: Transport::Udp,
+            host: super::host_text(advertised.ip()),
+            port: Some(advertised.port()),
+            branch: format!("z9hG4bK{}ref{:08x}", self.token, rand::random::<u32>()),
+        };
+        let sent = req
+            .to_sip(&via)
+            .map_err(|e| e.to_string())
+            .and_then(|wire| self.table.send_request(wire, Peer { addr: hop, transport: Transport::Udp }, now).map_err(|e| e.to_string()));
+        match sent {
+            Ok(tx) => {
+                self.layer.metrics.refer_sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(call = %self.record_id, %refer_to, "REFER sent to the caller");
+                let f = self.front();
+                f.clients.insert(tx);
+                if let Some(r) = f.refer.as_mut() {
+                    r.tx = Some(tx);
+                }
+                self.start_ringing_tone().await;
+            }
+            Err(e) => self.front_refer_failed("not_sent", &e).await,
+        }
+    }
+
+    /// A response to a request the front sent (BYE or REFER).
+    pub(super) async fn front_client_response(&mut self, tx: TxId, status: u16) {
+        let is_refer = self.front().refer.as_ref().is_some_and(|r| r.tx == Some(tx));
+        if !is_refer {
+            if status >= 200 {
+                self.front_client_done(tx).await;
+            }
+            return;
+        }
+        if status < 200 {
+            return;
+        }
+        self.front().clients.remove(&tx);
+        if status >= 300 {
+            return self.front_refer_failed("refused", &format!("{status} to the REFER")).await;
+        }
+        let f = self.front();
+        if let Some(r) = f.refer.as_mut() {
+            r.accepted = true;
+            // The NOTIFYs report the new call; none within 64*T1 → bridge.
+            if r.progress.is_empty() {
+                r.deadline = Instant::now() + REFER_WAIT;
+            }
+        }
+    }
+
+    /// A NOTIFY on the caller's dialog: the progress of the call our REFER asked for
+    /// (`message/sipfrag`, RFC 3515 2.4.5).
+    async fn front_notify(&mut self, id: ServerTxn, view: &InRequest) {
+        let header = |name: &str, compact: &str| {
+            view.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case(compact))
+                .map(|(_, v)| v.trim().to_ascii_lowercase())
+        };
+        let event_is_refer = header("Event", "o").is_some_and(|e| e.split(';').next().is_some_and(|t| t.trim() == "refer"));
+        if !event_is_refer {
+            return self.respond_plain(id, 489, "Bad Event", &[("Allow-Events", "refer")]).await;
+        }
+        let status = view
+            .body
+            .as_ref()
+            .filter(|b| b.content_type.to_ascii_lowercase().starts_with("message/sipfrag"))
+            .and_then(|b| sipfrag_status(&b.data));
+        self.respond_plain(id, 200, "OK", &[]).await;
+        let Some(status) = status else {
+            tracing::info!(call = %self.record_id, "NOTIFY without a readable sipfrag status; ignored");
+            return;
+        };
+        let ring_wait = self.layer.call_cfg.setup_timeout;
+        let f = self.front();
+        let Some(r) = f.refer.as_mut() else { return };
+        r.progress.push(status);
+        match status {
+            100..=199 => {
+                // The destination rings: wait as long as a bridged call would.
+                r.deadline = Instant::now() + ring_wait;
+            }
+            200..=299 => self.front_refer_succeeded().await,
+            _ => self.front_refer_failed("failed", &format!("NOTIFY sipfrag {status}")).await,
+        }
+    }
+
+    /// The caller's side reached the destination: our part is over.
+    async fn front_refer_succeeded(&mut self) {
+        self.stop_ringing_tone().await;
+        let f = self.front();
+        let Some(r) = f.refer.take() else { return };
+        f.refer_step = Some(refer_step(&r, "redirected", None));
+        f.final_ = Some(Final::Referred { confirmed: true });
+        f.delivery = Some(Delivery::Redirect);
+        self.layer.metrics.refer_succeeded.fetch_add(1, Ordering::Relaxed);
+        self.front_bye().await
+    }
+
+    /// The REFER was refused, failed or timed out: bridge the caller instead.
+    async fn front_refer_failed(&mut self, result: &str, detail: &str) {
+        tracing::info!(call = %self.record_id, result, detail, "REFER did not transfer the caller: bridging");
+        self.stop_ringing_tone().await;
+        let f = self.front();
+        let Some(r) = f.refer.take() else { return };
+        if let Some(tx) = r.tx {
+            f.clients.remove(&tx);
+        }
+        f.refer_step = Some(refer_step(&r, result, Some(detail)));
+        self.layer.metrics.refer_fell_back.fetch_add(1, Ordering::Relaxed);
+        let f = self.front();
+        if f.caller_gone || f.hurried {
+            return self.front_bye().await;
+        }
+        f.phase = Phase::Talking;
+        self.front_bridge(r.steps).await
     }
 
     /// Hands the caller to the B2BUA machine with these route steps.
@@ -734,14 +972,8 @@ impl CallTask {
         f.phase = Phase::Bridging;
         f.delivery = Some(Delivery::Bridge);
         // While the destination rings the caller hears the ringing tone on the same socket.
-        if let Some(sock) = f.socket.take() {
-            let (hold, _events) = MediaSession::start(sock, neg, SessionConfig { media_timeout: Duration::from_secs(3600), ..f.ctx.media() });
-            let tone = ringback_tone();
-            for i in 0..3 {
-                let _ = hold.play(MediaPrompt { id: i, audio: PromptAudio::Pcm(tone.clone()), barge_in: false }).await;
-            }
-            f.hold = Some(hold);
-        }
+        self.start_ringing_tone().await;
+        let f = self.front();
         // The machine sees the caller's INVITE with the media restricted to the codec the IVR
         // negotiated, so the destination is offered only what the caller already uses.
         let policy = MediaPolicy {
@@ -873,6 +1105,21 @@ impl CallTask {
         f.caller_gone = true;
         f.retransmit = None;
         f.ack_deadline = None;
+        if let Some(r) = f.refer.take() {
+            // Many transferees end the old call as soon as they took the new one, before
+            // (or instead of) the final NOTIFY: once the REFER was accepted it is theirs.
+            let confirmed = r.progress.iter().any(|s| (200..300).contains(s));
+            let accepted = r.accepted || !r.progress.is_empty();
+            f.refer_step = Some(refer_step(&r, if accepted { "redirected" } else { "caller_hung_up" }, None));
+            if accepted {
+                f.final_ = Some(Final::Referred { confirmed });
+                f.delivery = Some(Delivery::Redirect);
+            } else {
+                f.final_ = Some(Final::HungUpDuringSelection);
+            }
+            f.phase = Phase::Done;
+            return self.front_finish().await;
+        }
         match &f.signals {
             Some(s) => {
                 let _ = s.try_send(Signal::HangUp);
@@ -887,11 +1134,21 @@ impl CallTask {
     }
 
     /// Shutdown grace is over: end the dialogue now.
-    pub(super) fn front_hurry(&mut self) {
+    pub(super) async fn front_hurry(&mut self) {
         let f = self.front();
         f.hurried = true;
         if let Some(s) = &f.signals {
             let _ = s.try_send(Signal::HangUp);
+        }
+        if f.phase == Phase::Referring && f.refer.is_some() {
+            // No time left to wait for the transfer: end our side of the call.
+            self.stop_ringing_tone().await;
+            let f = self.front();
+            if let Some(r) = f.refer.take() {
+                f.refer_step = Some(refer_step(&r, "shutdown", None));
+                f.final_ = Some(if r.accepted { Final::Referred { confirmed: false } } else { Final::Rejected("shutdown during transfer".into()) });
+            }
+            self.front_bye().await;
         }
     }
 
@@ -941,6 +1198,9 @@ impl CallTask {
 
     /// A final response (or failure) for our BYE.
     pub(super) async fn front_client_done(&mut self, tx: TxId) {
+        if self.front().refer.as_ref().is_some_and(|r| r.tx == Some(tx)) {
+            return self.front_refer_failed("timeout", "no final response to the REFER").await;
+        }
         let f = self.front();
         f.clients.remove(&tx);
         if f.bye.is_some_and(|(b, _)| b == tx) {
@@ -978,6 +1238,11 @@ impl CallTask {
                 }
                 None => self.front_bye().await,
             }
+        }
+        if self.front().refer.as_ref().is_some_and(|r| r.deadline <= now) {
+            let accepted = self.front().refer.as_ref().is_some_and(|r| r.accepted);
+            let detail = if accepted { "no final NOTIFY in time" } else { "no answer to the REFER in time" };
+            self.front_refer_failed("timeout", detail).await;
         }
         let f = self.front();
         if f.bye.is_some_and(|(_, t)| t <= now) {
@@ -1036,6 +1301,10 @@ impl CallTask {
                 rec.reject_reason = Some(why);
                 Outcome::Rejected
             }
+            Final::Referred { .. } => {
+                rec.destination = f.refer_step.as_ref().and_then(|s| s["destination"].as_str().map(str::to_owned));
+                Outcome::Redirected
+            }
             Final::Bridged => match &f.summary {
                 Some(s) => {
                     rec.ringing_ms = s.ringing_at.map(ms);
@@ -1053,6 +1322,16 @@ impl CallTask {
         if let Some(s) = &f.summary {
             rec.route_steps = super::attempts_json(s);
         }
+        if let Some(step) = &f.refer_step {
+            let mut steps = rec.route_steps.as_array().cloned().unwrap_or_default();
+            let mut step = step.clone();
+            if let Some(Final::Referred { confirmed }) = &f.final_ {
+                // false: the caller left after accepting, before a NOTIFY said "answered".
+                step["confirmed"] = serde_json::Value::Bool(*confirmed);
+            }
+            steps.insert(0, step);
+            rec.route_steps = serde_json::Value::Array(steps);
+        }
         rec.ivr = f.log.as_ref().map(|log| ivr_json(log, f.outcome.as_ref(), f.stats.as_ref(), &f.messages));
         if rec.ivr.is_none() && !f.messages.is_empty() {
             // A notice without a dialogue: not an IVR choice, but the record says what was said.
@@ -1065,6 +1344,29 @@ impl CallTask {
             tracing::warn!(call = %self.record_id, "call record queue full; record counted as dropped");
         }
     }
+}
+
+/// The REFER's entry in `route_steps`.
+fn refer_step(r: &Refer, result: &str, detail: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "step": 0,
+        "label": "refer",
+        "destination": r.refer_to,
+        "started_ms": r.started_ms,
+        "ended_ms": jiff::Timestamp::now().as_millisecond(),
+        "result": result,
+        "detail": detail,
+        "notify": r.progress,
+    })
+}
+
+/// The status code of a `message/sipfrag` status line (`SIP/2.0 200 OK`).
+fn sipfrag_status(body: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.trim_start().lines().next()?;
+    let rest = line.strip_prefix("SIP/2.0 ")?;
+    let code = rest.get(..3)?.parse::<u16>().ok()?;
+    (100..700).contains(&code).then_some(code)
 }
 
 fn single_step(label: &str, destination: &str) -> RouteStep {
