@@ -2,9 +2,9 @@
 # Build and run one cargo-fuzz target (or all in turn) for a number of seconds.
 #   scripts/fuzz.sh <target|all> <seconds> [extra libFuzzer flags]
 #   scripts/fuzz.sh list | seeds   (list targets | only regenerate the seed corpora)
-#   scripts/fuzz.sh --smoke        (CI: every target replays its seeds, committed regressions and
-#                                   any local corpus once; a plain build (profile smoke), no cargo-fuzz,
-#                                   no sanitizer, no nightly flags; a few minutes from a clean clone)
+#   scripts/fuzz.sh --smoke        (CI: every target replays its seeds, committed regressions and any
+#                                   local corpus, then fuzzes SMOKE_SECS (10) s; coverage-instrumented
+#                                   plain cargo build, no cargo-fuzz, no sanitizer, no nightly flags)
 #   scripts/fuzz.sh --smoke-web    (the same for the portal targets in fuzz/web; a much heavier build)
 # Seeds are regenerated from the repository's real data on every run (see seed_* below) into
 # fuzz/target/seeds/<target>; the growing corpus lives in fuzz/corpus/<target> (git-ignored);
@@ -267,30 +267,41 @@ run() {
   return "$rc"
 }
 
-# Replays every input once through each target's harness (same invariants as fuzzing). The
-# libFuzzer driver runs the files given as arguments ("Running: <file>") even without coverage
-# instrumentation, so an ordinary `cargo build --release` of the fuzz crate is enough; CI needs
-# neither cargo-fuzz nor RUSTC_BOOTSTRAP. A crash exits non-zero and names the input.
+# CI smoke: a short, real coverage-guided fuzzing run of every target, starting from its seeds,
+# the committed regressions and any local corpus (all replayed first, so a known crash fails at
+# once). Built with the instrumentation flags cargo-fuzz itself passes (sanitizer coverage,
+# --cfg fuzzing) but without AddressSanitizer, and with plain cargo: every flag used is a stable
+# -C flag, so CI needs neither cargo-fuzz (whose install alone costs ~4 min from source) nor
+# RUSTC_BOOTSTRAP. The code under test is safe Rust; panics, overflow checks and debug
+# assertions (profile smoke) are what a crash is here. Any crash exits non-zero naming the input.
+# SMOKE_SECS (default 10) is the fuzzing time per target after its corpus is replayed.
+SANCOV_FLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 smoke() { # $1 = crate dir (fuzz or fuzz/web), rest = its targets
   unset RUSTC_BOOTSTRAP
   local crate="$1"; shift
-  local out="$crate/target/smoke" t fail=0 n start
-  cargo build --manifest-path "$crate/Cargo.toml" --profile smoke --bins --target-dir "$out" -q
+  local out="$crate/target/smoke" t fail=0 n start secs="${SMOKE_SECS:-10}" host
+  host="$(rustc -vV | sed -n 's/^host: //p')"
+  # --target keeps the flags off build scripts and proc macros (as cargo-fuzz does).
+  RUSTFLAGS="$SANCOV_FLAGS" cargo build --manifest-path "$crate/Cargo.toml" --profile smoke --bins \
+    --target "$host" --target-dir "$out" -q
   for t in "$@"; do
     start=$(date +%s)
     local seeds; seeds="$(seed "$t")"
-    local list="$out/$t.inputs"
-    # A snapshot of the local corpus: a fuzzer running meanwhile replaces files in it.
-    rm -rf "$out/corpus-$t"; mkdir -p "$out/corpus-$t"
-    cp -r "$FUZZ/corpus/$t/." "$out/corpus-$t/" 2>/dev/null || true
-    # Regressions and corpus may not exist (clean clone): find then exits 1, which is fine.
-    find "$seeds" "$FUZZ/regressions/$t" "$out/corpus-$t" -type f -print0 2>/dev/null > "$list" || true
-    n=$(tr -cd '\0' < "$list" | wc -c)
-    if xargs -0 -n 256 "$out/smoke/$t" -rss_limit_mb=2048 -timeout=30 < "$list" > "$out/$t.log" 2>&1; then
-      echo "smoke $t: $n inputs replayed, no crash ($(( $(date +%s) - start )) s)"
+    # The fuzzer writes new inputs into its first directory: a scratch copy of the local
+    # corpus (a long run may be growing the real one meanwhile), never the repository.
+    local work="$out/corpus-$t"
+    rm -rf "$work"; mkdir -p "$work" "$out/artifacts/$t"
+    cp -r "$FUZZ/corpus/$t/." "$work/" 2>/dev/null || true
+    local dirs=("$work" "$seeds")
+    [ -d "$FUZZ/regressions/$t" ] && dirs+=("$FUZZ/regressions/$t")
+    n=$(find "${dirs[@]}" -type f | wc -l)
+    if "$out/$host/smoke/$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$out/artifacts/$t/" "${dirs[@]}" > "$out/$t.log" 2>&1; then
+      local execs; execs="$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$out/$t.log" | awk '{print $2}')"
+      echo "smoke $t: $n inputs replayed, ${execs:-?} executions in ${secs}s of fuzzing, no crash ($(( $(date +%s) - start )) s)"
     else
-      echo "smoke $t: CRASH replaying one of $n inputs; see $out/$t.log" >&2
-      grep -v -E "^Executed|^WARNING: Failed to find|^INFO|^\*\*\*|Running [0-9]+ inputs" "$out/$t.log" | grep -B2 -A8 -E "panicked|ERROR|deadly|No such file" | head -n 30 >&2
+      echo "smoke $t: CRASH (inputs: $n replayed + fuzzing); crashing input in $out/artifacts/$t/, log $out/$t.log" >&2
+      grep -E "panicked|ERROR|deadly|Test unit written|SUMMARY" "$out/$t.log" | head -n 20 >&2
       fail=1
     fi
   done
