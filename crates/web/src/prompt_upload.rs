@@ -136,9 +136,29 @@ pub fn convert(bytes: &[u8]) -> Result<Converted, PromptError> {
 
 type Decoded = (Vec<f32>, u32, usize, &'static str);
 
+/// A WAV whose `fmt ` chunk says 0 Hz. symphonia 0.5 panics on it (`TimeBase::new(1, 0)` in
+/// its WAV reader; found by fuzzing, fuzz/regressions/prompt_upload/), so it is refused first.
+fn wav_rate_is_zero(bytes: &[u8]) -> bool {
+    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return false;
+    }
+    let mut pos = 12usize;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        if &head[0..4] == b"fmt " {
+            return bytes.get(pos + 12..pos + 16).is_some_and(|r| r == [0, 0, 0, 0]);
+        }
+        pos = pos.saturating_add(8).saturating_add(size).saturating_add(size & 1);
+    }
+    false
+}
+
 /// Every packet of the first audio track, mixed down to mono f32.
 fn decode(bytes: &[u8]) -> Result<Decoded, PromptError> {
     let bad = |e: SymError| PromptError::Undecodable(e.to_string());
+    if wav_rate_is_zero(bytes) {
+        return Err(PromptError::Undecodable("sample rate 0 Hz".into()));
+    }
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let probed = symphonia::default::get_probe()
         .format(&Hint::new(), mss, &FormatOptions::default(), &MetadataOptions::default())
@@ -492,6 +512,12 @@ mod tests {
         assert!(matches!(convert(&tone(16_000, 2.0, 3.0, 1)), Err(PromptError::Clipped { .. })));
         assert!(matches!(convert(b"RIFF....WAVEfmt garbage garbage garbage"), Err(PromptError::Undecodable(_))));
         assert!(matches!(convert(&vec![0u8; MAX_BYTES + 1]), Err(PromptError::TooLarge { .. })));
+        // Fuzzing finding: a 0 Hz WAV header made the decoder panic; now refused as unreadable.
+        let crash = include_bytes!("../../../fuzz/regressions/prompt_upload/wav-sample-rate-0");
+        assert!(matches!(convert(crash), Err(PromptError::Undecodable(_))));
+        let mut zero = tone(8000, 1.0, 0.5, 1);
+        zero[24..28].copy_from_slice(&[0, 0, 0, 0]);
+        assert!(matches!(convert(&zero), Err(PromptError::Undecodable(_))));
         let m = PromptError::TooLong { seconds: 61.0 }.message(Ui::Nl);
         assert!(m.contains("maximum is 60 seconden"), "{m}");
     }
