@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh <target|all> <seconds> [extra libFuzzer flags]
 #   scripts/fuzz.sh list | seeds   (list targets | only regenerate the seed corpora)
 #   scripts/fuzz.sh --smoke        (CI: every target replays its seeds, committed regressions and any
-#                                   local corpus, then fuzzes SMOKE_SECS (10) s; coverage-instrumented
+#                                   local corpus, then fuzzes SMOKE_SECS (5) s; coverage-instrumented
 #                                   plain cargo build, no cargo-fuzz, no sanitizer, no nightly flags)
 #   scripts/fuzz.sh --smoke-web    (the same for the portal targets in fuzz/web; a much heavier build)
 # Seeds are regenerated from the repository's real data on every run (see seed_* below) into
@@ -274,12 +274,12 @@ run() {
 # -C flag, so CI needs neither cargo-fuzz (whose install alone costs ~4 min from source) nor
 # RUSTC_BOOTSTRAP. The code under test is safe Rust; panics, overflow checks and debug
 # assertions (profile smoke) are what a crash is here. Any crash exits non-zero naming the input.
-# SMOKE_SECS (default 10) is the fuzzing time per target after its corpus is replayed.
+# SMOKE_SECS (default 5) is the fuzzing time per target after its corpus is replayed.
 SANCOV_FLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 smoke() { # $1 = crate dir (fuzz or fuzz/web), rest = its targets
   unset RUSTC_BOOTSTRAP
   local crate="$1"; shift
-  local out="$crate/target/smoke" t fail=0 n start secs="${SMOKE_SECS:-10}" host
+  local out="$crate/target/smoke" t fail=0 n start secs="${SMOKE_SECS:-5}" host
   host="$(rustc -vV | sed -n 's/^host: //p')"
   # --target keeps the flags off build scripts and proc macros (as cargo-fuzz does).
   RUSTFLAGS="$SANCOV_FLAGS" cargo build --manifest-path "$crate/Cargo.toml" --profile smoke --bins \
