@@ -18,3 +18,7 @@ cargo test --workspace --locked "$@"
 
 # Supply chain: licences, bans, sources (and RustSec advisories where the database is reachable).
 scripts/audit.sh
+
+# Fuzz smoke: every parser target replays its seeds and regressions, then fuzzes a few seconds
+# (about 4–8 min with the build; docs/FUZZING.md). The long runs are `scripts/fuzz.sh <target> 1800`.
+timeout 1200 scripts/fuzz.sh --smoke
