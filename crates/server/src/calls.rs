@@ -65,12 +65,23 @@ pub enum StartError {
     NoIvr,
 }
 
-/// A message for a call task.
+/// A message for a call task, with where and how it came (TCP: the caller's connection).
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    Request(Request, SocketAddr),
-    Response(Response, SocketAddr),
+    Request(Request, SocketAddr, Transport),
+    Response(Response, SocketAddr, Transport),
 }
+
+/// A carrier's TCP connection as the call layer sees it: where to write, and how many calls
+/// use it (the connection is not closed as idle while one does).
+struct TcpConn {
+    tx: mpsc::Sender<Bytes>,
+    calls: usize,
+}
+
+/// Bound of the messages queued for one TCP connection's writer. A call sends a few messages
+/// per second; beyond this the message is dropped and the transaction's timer reports it.
+pub const TCP_OUTBOX: usize = 64;
 
 #[derive(Default)]
 struct Registry {
@@ -135,6 +146,11 @@ pub struct CallLayer {
     ivr_live: AtomicUsize,
     /// `[sip]` as far as a REFER's Refer-To needs it (the same URI a 302 would carry).
     sip_cfg: crate::config::SipConfig,
+    /// Open carrier TCP connections by peer address: a call that came in on one answers and
+    /// sends its in-dialog requests on it (bounded by `sip.tcp_max_connections`).
+    tcp: Mutex<HashMap<SocketAddr, TcpConn>>,
+    /// Our TCP listening port (Contact and Via of calls over TCP).
+    tcp_port: std::sync::OnceLock<u16>,
     pub metrics: CallMetrics,
 }
 
@@ -148,6 +164,8 @@ pub(crate) struct NewCall {
     pub dialled: String,
     pub received_ms: i64,
     pub decided_ms: i64,
+    /// How the caller's INVITE came: over TCP the call uses that connection for its leg.
+    pub transport: Transport,
 }
 
 impl CallLayer {
@@ -201,6 +219,8 @@ impl CallLayer {
             ivr,
             ivr_live: AtomicUsize::new(0),
             sip_cfg: config.sip.clone(),
+            tcp: Mutex::new(HashMap::new()),
+            tcp_port: std::sync::OnceLock::new(),
             metrics: CallMetrics::default(),
         })
     }
@@ -263,6 +283,42 @@ impl CallLayer {
         })
     }
 
+    /// Our TCP listening port, once bound.
+    pub fn set_tcp_port(&self, port: u16) {
+        let _ = self.tcp_port.set(port);
+    }
+
+    /// A carrier's TCP connection opened: calls arriving on it write to `tx`.
+    pub fn tcp_opened(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>) {
+        self.tcp.lock().insert(peer, TcpConn { tx, calls: 0 });
+    }
+
+    pub fn tcp_closed(&self, peer: SocketAddr) {
+        self.tcp.lock().remove(&peer);
+    }
+
+    /// A call in progress uses this connection: not to be closed as idle.
+    pub fn tcp_busy(&self, peer: SocketAddr) -> bool {
+        self.tcp.lock().get(&peer).is_some_and(|c| c.calls > 0)
+    }
+
+    /// Whether calls can be served on this TCP connection (it is registered).
+    pub(crate) fn tcp_usable(&self, peer: SocketAddr) -> bool {
+        self.tcp_port.get().is_some() && self.tcp.lock().contains_key(&peer)
+    }
+
+    fn tcp_count(&self, peer: SocketAddr, delta: isize) {
+        if let Some(c) = self.tcp.lock().get_mut(&peer) {
+            c.calls = c.calls.saturating_add_signed(delta);
+        }
+    }
+
+    /// Queues bytes for a TCP connection's writer; false when it is gone or its queue full.
+    fn tcp_send(&self, peer: SocketAddr, bytes: Bytes) -> bool {
+        let tx = self.tcp.lock().get(&peer).map(|c| c.tx.clone());
+        tx.is_some_and(|tx| tx.try_send(bytes).is_ok())
+    }
+
     /// Whether a message with this Call-ID belongs to a call in progress.
     pub fn owns(&self, call_id: Option<&Bytes>) -> bool {
         self.lookup(call_id).is_some()
@@ -271,8 +327,8 @@ impl CallLayer {
     /// Routes a message to the call it belongs to; false when no call claims it.
     pub(crate) fn deliver(&self, msg: Inbound) -> bool {
         let call_id = match &msg {
-            Inbound::Request(r, _) => r.call_id(),
-            Inbound::Response(r, _) => r.call_id(),
+            Inbound::Request(r, ..) => r.call_id(),
+            Inbound::Response(r, ..) => r.call_id(),
         };
         let Some(tx) = self.lookup(call_id) else { return false };
         if tx.try_send(msg).is_err() {
@@ -354,6 +410,10 @@ impl CallLayer {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let record_id = format!("{}-{}{:x}-{seq}", self.node_id, if is_ivr { "i" } else { "b" }, self.boot_ms);
         let layer = self.clone();
+        let tcp_peer = new.transport.is_reliable().then_some(new.source);
+        if let Some(p) = tcp_peer {
+            self.tcp_count(p, 1);
+        }
         tokio::spawn(async move {
             let mut task = CallTask::new(layer.clone(), token.clone(), record_id, new, media, front);
             task.run(rx).await;
@@ -367,6 +427,9 @@ impl CallLayer {
             reg.by_call_id.remove(&call_id);
             reg.by_token.remove(&token);
             drop(reg);
+            if let Some(p) = tcp_peer {
+                layer.tcp_count(p, -1);
+            }
             layer.tasks.fetch_sub(1, Ordering::AcqRel);
         });
     }
@@ -384,7 +447,7 @@ enum TaskMedia {
 struct ServerEntry {
     tx: TxId,
     request: Request,
-    source: SocketAddr,
+    source: Peer,
 }
 
 struct CallTask {
@@ -476,7 +539,7 @@ impl CallTask {
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
         let invite = self.new.invite.clone();
         let source = self.new.source;
-        self.table.on_request(invite, Peer { addr: source, transport: Transport::Udp }, Instant::now());
+        self.table.on_request(invite, Peer { addr: source, transport: self.new.transport }, Instant::now());
         self.pump().await;
         let hurry = self.layer.hurry.clone();
         let mut hurried = false;
@@ -490,11 +553,11 @@ impl CallTask {
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 m = rx.recv() => match m {
-                    Some(Inbound::Request(req, src)) => {
-                        self.table.on_request(req, Peer { addr: src, transport: Transport::Udp }, Instant::now());
+                    Some(Inbound::Request(req, src, transport)) => {
+                        self.table.on_request(req, Peer { addr: src, transport }, Instant::now());
                     }
-                    Some(Inbound::Response(resp, src)) => {
-                        self.table.on_response(resp, Peer { addr: src, transport: Transport::Udp }, Instant::now());
+                    Some(Inbound::Response(resp, src, transport)) => {
+                        self.table.on_response(resp, Peer { addr: src, transport }, Instant::now());
                     }
                     None => break,
                 },
@@ -598,20 +661,55 @@ impl CallTask {
         }
     }
 
-    async fn send_bytes(&self, to: SocketAddr, bytes: &[u8]) {
-        if let Err(e) = self.layer.sock.send_to(bytes, to).await {
-            tracing::debug!(%to, error = %e, "SIP send failed");
+    async fn send_bytes(&self, to: Peer, bytes: &[u8]) {
+        if to.transport.is_reliable() {
+            // The caller's TCP connection (its writer task owns the stream).
+            if !self.layer.tcp_send(to.addr, Bytes::copy_from_slice(bytes)) {
+                tracing::info!(call = %self.record_id, to = %to.addr, "TCP connection gone or its queue full; message not sent");
+            }
+            return;
         }
+        if let Err(e) = self.layer.sock.send_to(bytes, to.addr).await {
+            tracing::debug!(to = %to.addr, error = %e, "SIP send failed");
+        }
+    }
+
+    /// Our Contact on the caller's leg: with `;transport=tcp` when the caller came over TCP,
+    /// so its in-dialog requests keep using TCP.
+    pub(crate) fn a_contact(&self) -> String {
+        match (self.new.transport.is_reliable(), self.layer.tcp_port.get()) {
+            (true, Some(port)) => format!("sip:veertien@{}:{port};transport=tcp", host_text(self.layer.advertised.ip())),
+            _ => self.layer.call_cfg.a_contact.clone(),
+        }
+    }
+
+    /// The machine's configuration for this call (its Contact on the caller's leg).
+    pub(crate) fn call_cfg(&self) -> CallConfig {
+        CallConfig { a_contact: self.a_contact(), ..self.layer.call_cfg.clone() }
+    }
+
+    /// Via and next hop of a request we send on `leg`. The caller's leg over TCP always uses
+    /// the caller's own connection (a carrier's Contact need not accept connections); else
+    /// UDP to [`CallTask::next_hop`].
+    pub(crate) fn route_request(&self, leg: Leg, req: &OutRequest, branch: String) -> Option<(ViaSpec, Peer)> {
+        let host = host_text(self.layer.advertised.ip());
+        if leg == Leg::A && self.new.transport.is_reliable() {
+            let via = ViaSpec { transport: self.new.transport, host, port: self.layer.tcp_port.get().copied(), branch };
+            return Some((via, Peer { addr: self.new.source, transport: self.new.transport }));
+        }
+        let hop = self.next_hop(leg, req)?;
+        let via = ViaSpec { transport: Transport::Udp, host, port: Some(self.layer.advertised.port()), branch };
+        Some((via, Peer { addr: hop, transport: Transport::Udp }))
     }
 
     async fn on_table_action(&mut self, a: txn::Action) {
         match a {
-            txn::Action::Send { to, bytes } => self.send_bytes(to.addr, &bytes).await,
+            txn::Action::Send { to, bytes } => self.send_bytes(to, &bytes).await,
             txn::Action::Request { tx, request, source } | txn::Action::Cancel { tx, request, source, .. } => {
                 self.next_txn += 1;
                 let id = ServerTxn(self.next_txn);
                 let view = InRequest::from_sip(&request);
-                self.servers.insert(id, ServerEntry { tx, request: request.clone(), source: source.addr });
+                self.servers.insert(id, ServerEntry { tx, request: request.clone(), source });
                 self.by_server_tx.insert(tx, id);
                 let view = match view {
                     Ok(v) => v,
@@ -636,7 +734,7 @@ impl CallTask {
                         None => &AllAlive,
                     };
                     let call = Call::new(
-                        self.layer.call_cfg.clone(),
+                        self.call_cfg(),
                         &self.token,
                         self.anchor,
                         std::mem::take(&mut self.new.steps),
@@ -732,18 +830,12 @@ impl CallTask {
                     },
                     _ => self.new_branch(id),
                 };
-                let Some(hop) = self.next_hop(leg, &request) else {
+                let Some((via, hop)) = self.route_request(leg, &request, branch.clone()) else {
                     if kind != SendKind::Ack {
                         let reason = format!("no outbound trunk for {}", request.request_uri);
                         self.events.push_back(Event::RequestFailed { id, reason });
                     }
                     return;
-                };
-                let via = ViaSpec {
-                    transport: Transport::Udp,
-                    host: host_text(self.layer.advertised.ip()),
-                    port: Some(self.layer.advertised.port()),
-                    branch: branch.clone(),
                 };
                 let wire = match request.to_sip(&via) {
                     Ok(r) => r,
@@ -763,7 +855,7 @@ impl CallTask {
                     self.branches.insert(id, branch.clone());
                     self.invite_by_branch.insert(branch, id);
                 }
-                match self.table.send_request(wire, Peer { addr: hop, transport: Transport::Udp }, Instant::now()) {
+                match self.table.send_request(wire, hop, Instant::now()) {
                     Ok(tx) => {
                         self.clients.insert(tx, id);
                     }
@@ -848,13 +940,13 @@ impl CallTask {
             }
         };
         let tx = entry.tx;
-        let fallback = txn::response_peer(&entry.request, Peer { addr: entry.source, transport: Transport::Udp });
+        let fallback = txn::response_peer(&entry.request, entry.source);
         let bytes = wire.to_bytes();
         if self.table.respond(tx, wire, Instant::now()).is_err() {
             // The transaction is over (Timer L): a 2xx retransmission the machine asked for
             // goes out directly (RFC 3261 13.3.1.4 makes it the UAS core's job).
             if let Some(p) = fallback {
-                self.send_bytes(p.addr, &bytes).await;
+                self.send_bytes(p, &bytes).await;
             }
         }
     }

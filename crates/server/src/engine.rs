@@ -76,6 +76,15 @@ pub enum Transport {
     Tcp,
 }
 
+impl Transport {
+    pub(crate) fn sip(self) -> veertien_sip::Transport {
+        match self {
+            Transport::Udp => veertien_sip::Transport::Udp,
+            Transport::Tcp => veertien_sip::Transport::Tcp,
+        }
+    }
+}
+
 /// A message to send. On TCP the target is ignored: the answer goes back on the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -291,7 +300,7 @@ impl Engine {
                     && trusted
                     && let Some(layer) = self.calls.get()
                 {
-                    layer.deliver(Inbound::Response(r, src));
+                    layer.deliver(Inbound::Response(r, src, transport.sip()));
                 }
                 return None;
             }
@@ -307,8 +316,7 @@ impl Engine {
         }
         // Requests of a bridged call go to its task (its own transaction table absorbs
         // retransmissions); everything else takes the inline path.
-        if transport == Transport::Udp
-            && let Some(layer) = self.calls.get()
+        if let Some(layer) = self.calls.get()
             && layer.owns(req.call_id())
         {
             if *req.method() != Method::Ack
@@ -319,7 +327,7 @@ impl Engine {
                 }
                 return self.send(&req, self.rejection(&req, &rej), src, transport);
             }
-            layer.deliver(Inbound::Request(req, src));
+            layer.deliver(Inbound::Request(req, src, transport.sip()));
             return None;
         }
         self.handle_request(req, src, transport)
@@ -431,7 +439,8 @@ impl Engine {
         let decided_ms = jiff::Timestamp::now().as_millisecond();
         // Calls that need a voice (a question, a notice, a message before the bridge) go to
         // the IVR; plain bridge decisions to the B2BUA; the rest stays on the inline path.
-        let layer = self.calls.get().filter(|_| transport == Transport::Udp);
+        // Over TCP the call keeps using the caller's connection (registered by its reader).
+        let layer = self.calls.get().filter(|l| transport == Transport::Udp || l.tcp_usable(src));
         let ivr = layer.filter(|l| l.ivr().is_some());
         let route_call = match &decision {
             Decision::Ask { .. } | Decision::Announce { forward_to: None, .. } if ivr.is_some() => Some(true),
@@ -448,7 +457,8 @@ impl Engine {
                 Decision::Forward { route, .. } => veertien_b2bua::plan_route(route, None).steps,
                 _ => Vec::new(),
             };
-            let new = NewCall { invite: req.clone(), source: src, steps, caller, dialled, received_ms, decided_ms, decision };
+            let new =
+                NewCall { invite: req.clone(), source: src, steps, caller, dialled, received_ms, decided_ms, decision, transport: transport.sip() };
             let started = if via_ivr { layer.start_ivr(new) } else { layer.start(new) };
             return match started {
                 Ok(()) => {

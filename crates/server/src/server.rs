@@ -179,6 +179,9 @@ impl Server {
         if let Some(addr) = config.sip.tcp {
             let l = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what: "SIP TCP", addr, source })?;
             tcp_addr = Some(l.local_addr().map_err(|source| ServeError::Bind { what: "SIP TCP", addr, source })?);
+            if let (Some(layer), Some(a)) = (engine.call_layer(), tcp_addr) {
+                layer.set_tcp_port(a.port());
+            }
             tasks.spawn(tcp_accept_loop(l, engine.clone(), stop.clone()));
         }
 
@@ -405,15 +408,40 @@ async fn tcp_accept_loop(listener: TcpListener, engine: Arc<Engine>, stop: Cance
     conns.shutdown().await;
 }
 
+/// Unregisters a TCP connection from the call layer however its task ends.
+struct TcpRegistration(Option<(Arc<crate::calls::CallLayer>, SocketAddr)>);
+
+impl Drop for TcpRegistration {
+    fn drop(&mut self) {
+        if let Some((layer, peer)) = self.0.take() {
+            layer.tcp_closed(peer);
+        }
+    }
+}
+
 async fn tcp_connection(mut stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>, stop: CancellationToken) {
     let _ = stream.set_nodelay(true);
     let idle = engine.config().tcp_idle_timeout();
     let mut framer = Framer::new(engine.config().sip.max_message_bytes);
     let mut buf = vec![0u8; 16 * 1024];
+    // Calls that arrive on this connection answer and send their in-dialog requests on it:
+    // their tasks queue bytes here and this task writes them.
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Bytes>(crate::calls::TCP_OUTBOX);
+    let _registration = TcpRegistration(engine.call_layer().map(|l| {
+        l.tcp_opened(peer, out_tx);
+        (l.clone(), peer)
+    }));
     loop {
         let n = tokio::select! {
             _ = stop.cancelled() => return,
+            Some(bytes) = out_rx.recv() => {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
+                Err(_) if engine.call_layer().is_some_and(|l| l.tcp_busy(peer)) => continue,
                 Err(_) => { tracing::debug!(%peer, "TCP idle timeout"); return; }
                 Ok(Err(_)) | Ok(Ok(0)) => return,
                 Ok(Ok(n)) => n,

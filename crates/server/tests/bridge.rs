@@ -112,6 +112,20 @@ fn uac(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) 
     (out.status.code().unwrap_or(-1), tail(&text))
 }
 
+/// As [`uac`], over TCP (`-t t1`: one connection) to the server's TCP address.
+fn uac_tcp(server_tcp: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
+    let out = Command::new("sipp")
+        .arg(server_tcp.to_string())
+        .args(["-t", "t1", "-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-s", service, "-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
+        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
+        .output()
+        .expect("sipp runs (install the Debian package sip-tester)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), tail(&text))
+}
+
 /// A municipality alone on its area code (no question asked), with its 14+ number and CBS code.
 fn lone_municipality() -> (String, String) {
     let plan = Plan::builtin();
@@ -410,4 +424,48 @@ async fn baresip_caller_audio_through_the_bridge() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
     assert!(recs[0].ended_ms.unwrap() - recs[0].answered_ms.unwrap() >= 2_500, "the call lasted the 3 s of audio: {:?}", recs[0]);
+}
+
+/// A carrier on TCP: the INVITE, the responses and the caller's ACK and BYE travel on its one
+/// connection (SIPp `-t t1`); the municipality's leg is UDP. The call is bridged (before, an
+/// INVITE over TCP with a bridge decision was redirected instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_call_from_a_tcp_carrier() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_answer.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let tcp = ts.tcp;
+    let (code, log) = blocking(move || uac_tcp(tcp, "bridge_uac.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller over TCP: answered through the bridge, BYE answered:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "municipality: INVITE, ACK and BYE seen:\n{log}");
+    let m = ts.server.engine().metrics();
+    assert_eq!((m.bridged, m.redirected), (1, 0), "{m:?}");
+    let calls = &ts.server.engine().call_layer().unwrap().metrics;
+    let (a_to_b, b_to_a) = (calls.rtp_a_to_b.load(Relaxed), calls.rtp_b_to_a.load(Relaxed));
+    assert!(a_to_b >= 40 && b_to_a >= 40, "RTP relayed: caller→kcc {a_to_b}, kcc→caller {b_to_a}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+    assert_eq!(recs[0].delivery, Some(Delivery::Bridge));
+    assert_eq!(steps(&recs[0]), vec![("primary".to_owned(), "answered".to_owned())]);
+}
+
+/// The municipality hangs up a call whose caller is on TCP: our BYE reaches the caller on
+/// its connection, and its 200 comes back on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn municipality_hangs_up_on_a_tcp_caller() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_answer_then_bye.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let tcp = ts.tcp;
+    let (code, log) = blocking(move || uac_tcp(tcp, "bridge_uac_callee_hangs_up.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller over TCP receives the BYE:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "municipality's BYE answered 200:\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
 }

@@ -3,7 +3,7 @@
 //! caller's side to call Kapelle itself. SIPp is the caller: it accepts the REFER and reports
 //! the new call answered (the platform hangs up, record `redirected`), refuses it (603), or
 //! reports the new call failed (sipfrag 486); the last two fall back to bridging the caller
-//! to Kapelle (a SIPp UAS).
+//! to Kapelle (a SIPp UAS). And an IVR call from a carrier on TCP.
 
 mod ivr_support;
 
@@ -116,4 +116,48 @@ async fn refer_refused_falls_back_to_bridging() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refer_whose_new_call_fails_falls_back_to_bridging() {
     falls_back_to_the_bridge("ivr_uac_refer_notify_fail.xml", "failed").await;
+}
+
+/// An IVR call over TCP (SIPp `-t t1`): answered, the key chosen during the welcome, put
+/// through to Kapelle (bridge mode here), and the caller's BYE on its connection ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_call_from_a_tcp_carrier_is_put_through() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") || !have("espeak-ng") {
+        eprintln!("skipped: needs sipp and espeak-ng");
+        return;
+    }
+    let (uas, uas_port) = kapelle_uas("uas_answer.xml");
+    let dir = tempfile::tempdir().unwrap();
+    let (cbs, _) = kapelle();
+    let (text, _) = serve_config(dir.path(), &cbs, &format!("sip:kapelle@127.0.0.1:{uas_port}"), false);
+    let config = Config::parse(&text).expect("test config is valid");
+    let server = Server::start(config, true, None).await.expect("server starts");
+    let tcp = server.tcp_addr().unwrap();
+    key_pcap(dir.path());
+    let d = dir.path().to_path_buf();
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("sipp")
+            .current_dir(&d)
+            .arg(tcp.to_string())
+            .args(["-t", "t1", "-sf", scenario("ivr_uac_play_bye.xml").to_str().unwrap()])
+            .args(["-s", "140113", "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
+            .args(["-d", "14000", "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
+            .output()
+            .expect("sipp runs (Debian package sip-tester)");
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), tail(&text, 40))
+    })
+    .await
+    .unwrap();
+    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let m = server.engine().metrics();
+    let calls = records(server, dir.path()).await;
+    assert_eq!(code, 0, "caller over TCP:\n{out}");
+    assert_eq!(uas_code, 0, "Kapelle's contact centre:\n{uas_out}");
+    assert_eq!(m.ivr, 1, "answered by the IVR, not refused 480: {m:?}");
+    let call = the_call(&calls);
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    assert_eq!(call["delivery"], "bridge", "{call:#}");
+    assert_eq!(call["route_steps"][0]["result"], "answered", "{call:#}");
 }

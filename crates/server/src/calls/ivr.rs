@@ -434,7 +434,7 @@ impl CallTask {
                 // A session refresh or a new offer while the IVR talks: the media stay where
                 // they are (our SDP again); the caller's new address is not followed.
                 let mut r = OutResponse::new(200, "OK");
-                r.contact = Some(self.layer.call_cfg.a_contact.clone());
+                r.contact = Some(self.a_contact());
                 r.headers.push(("Allow".into(), ALLOW.into()));
                 if view.method == M::Invite {
                     r.body = self.front().ok.as_ref().and_then(|o| o.body.clone());
@@ -460,7 +460,7 @@ impl CallTask {
     /// The caller's INVITE: answer it with our SDP and start the IVR.
     async fn front_invite(&mut self, id: ServerTxn, view: InRequest) {
         let a_tag = format!("{}a", self.token);
-        let contact = self.layer.call_cfg.a_contact.clone();
+        let contact = self.a_contact();
         let facing = self.anchor.a_facing;
         let local = LocalEndpoint { addr: facing.ip(), port: facing.port(), session_id: rand::random::<u32>() as u64, session_version: 1 };
         let policy = MediaPolicy::default();
@@ -740,6 +740,18 @@ impl CallTask {
         self.front_say(Prompt::Unreachable { name }, "unreachable").await
     }
 
+    /// The caller's source address over UDP: where a request on its leg goes when its dialog
+    /// names no usable next hop.
+    fn caller_hop(&self, branch: String) -> (ViaSpec, Peer) {
+        let via = ViaSpec {
+            transport: Transport::Udp,
+            host: super::host_text(self.layer.advertised.ip()),
+            port: Some(self.layer.advertised.port()),
+            branch,
+        };
+        (via, Peer { addr: self.new.source, transport: Transport::Udp })
+    }
+
     /// The ringing tone on the caller's socket while a destination rings (bridge or REFER).
     async fn start_ringing_tone(&mut self) {
         let f = self.front();
@@ -821,17 +833,12 @@ impl CallTask {
             progress: Vec::new(),
         });
         f.phase = Phase::Referring;
-        let hop = self.next_hop(Leg::A, &req).unwrap_or(self.new.source);
-        let via = ViaSpec {
-            transport: Transport::Udp,
-            host: super::host_text(advertised.ip()),
-            port: Some(advertised.port()),
-            branch: format!("z9hG4bK{}ref{:08x}", self.token, rand::random::<u32>()),
-        };
+        let branch = format!("z9hG4bK{}ref{:08x}", self.token, rand::random::<u32>());
+        let (via, hop) = self.route_request(Leg::A, &req, branch).unwrap_or_else(|| self.caller_hop(branch_fallback(&self.token)));
         let sent = req
             .to_sip(&via)
             .map_err(|e| e.to_string())
-            .and_then(|wire| self.table.send_request(wire, Peer { addr: hop, transport: Transport::Udp }, now).map_err(|e| e.to_string()));
+            .and_then(|wire| self.table.send_request(wire, hop, now).map_err(|e| e.to_string()));
         match sent {
             Ok(tx) => {
                 self.layer.metrics.refer_sent.fetch_add(1, Ordering::Relaxed);
@@ -991,7 +998,7 @@ impl CallTask {
             Some(h) => h,
             None => &AllAlive,
         };
-        let call = Call::new(self.layer.call_cfg.clone(), &self.token, self.anchor, usable, PRE_ANSWERED, invite, jiff::Timestamp::now(), health);
+        let call = Call::new(self.call_cfg(), &self.token, self.anchor, usable, PRE_ANSWERED, invite, jiff::Timestamp::now(), health);
         self.call = Some(call);
     }
 
@@ -1168,15 +1175,10 @@ impl CallTask {
         }
         let req = f.dialog.as_mut().expect("checked").request(BMethod::Bye);
         f.phase = Phase::Ending;
-        let hop = self.next_hop(Leg::A, &req).unwrap_or(self.new.source);
-        let via = ViaSpec {
-            transport: Transport::Udp,
-            host: super::host_text(self.layer.advertised.ip()),
-            port: Some(self.layer.advertised.port()),
-            branch: format!("z9hG4bK{}bye{:08x}", self.token, rand::random::<u32>()),
-        };
+        let branch = format!("z9hG4bK{}bye{:08x}", self.token, rand::random::<u32>());
+        let (via, hop) = self.route_request(Leg::A, &req, branch).unwrap_or_else(|| self.caller_hop(branch_fallback(&self.token)));
         match req.to_sip(&via) {
-            Ok(wire) => match self.table.send_request(wire, Peer { addr: hop, transport: Transport::Udp }, Instant::now()) {
+            Ok(wire) => match self.table.send_request(wire, hop, Instant::now()) {
                 Ok(tx) => {
                     let f = self.front();
                     f.clients.insert(tx);
@@ -1367,6 +1369,10 @@ fn sipfrag_status(body: &[u8]) -> Option<u16> {
     let rest = line.strip_prefix("SIP/2.0 ")?;
     let code = rest.get(..3)?.parse::<u16>().ok()?;
     (100..700).contains(&code).then_some(code)
+}
+
+fn branch_fallback(token: &str) -> String {
+    format!("z9hG4bK{token}f{:08x}", rand::random::<u32>())
 }
 
 fn single_step(label: &str, destination: &str) -> RouteStep {
