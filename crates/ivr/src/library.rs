@@ -289,14 +289,14 @@ impl PromptLibrary {
         // Into the prompts directory when possible (the next start finds it); a read-only
         // installation still plays the piece from a temporary file.
         let in_dir = self.dir.join(&it.file);
-        let path = match in_dir
+        let (path, temporary) = match in_dir
             .parent()
             .map(std::fs::create_dir_all)
             .transpose()
             .ok()
             .and_then(|_| audio::synthesise(&it.text, lang, &in_dir).ok())
         {
-            Some(()) => in_dir,
+            Some(()) => (in_dir, false),
             None => {
                 let tmp = std::env::temp_dir().join(format!(
                     "veertien-prompt-{}-{}",
@@ -304,13 +304,16 @@ impl PromptLibrary {
                     it.file.replace('/', "-")
                 ));
                 audio::synthesise(&it.text, lang, &tmp).map_err(synth_err)?;
-                tmp
+                (tmp, true)
             }
         };
-        let pcm = read_piece(&path)?;
-        if path.starts_with(std::env::temp_dir()) {
+        let pcm = read_piece(&path);
+        // Only the fallback file goes: a prompts directory may itself live under the
+        // temporary directory, and its pieces are kept for the next start.
+        if temporary {
             let _ = std::fs::remove_file(&path);
         }
+        let pcm = pcm?;
         tracing::info!(text, lang = lang.as_str(), "prompt piece synthesised on the fly");
         let mut extra = lock(&self.extra);
         if extra.len() >= MAX_EXTRA {
