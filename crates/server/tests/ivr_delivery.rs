@@ -11,36 +11,13 @@ use std::time::Duration;
 
 use ivr_support::*;
 use veertien_server::{Config, Server};
-use veertien_store::{CallFilter, Store};
 
+/// Kapelle in redirect mode: delivery after the dialogue is a REFER (`[ivr] transfer`
+/// defaults to "refer").
 async fn start(kapelle_uri: &str) -> (Server, tempfile::TempDir, std::net::SocketAddr) {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,veertien_server=debug").try_init();
-    let dir = tempfile::tempdir().unwrap();
     let (cbs, _) = kapelle();
-    let (text, sip) = serve_config(dir.path(), &cbs, kapelle_uri, false);
-    // Kapelle in redirect mode: delivery after the dialogue is a REFER (`[ivr] transfer`
-    // defaults to "refer").
-    std::fs::write(dir.path().join("settings.toml"), format!("[municipality.{cbs}]\nmode = \"redirect\"\ndestination = \"{kapelle_uri}\"\n"))
-        .unwrap();
-    let config = Config::parse(&text).expect("test config is valid");
-    let server = Server::start(config, true, None).await.expect("server starts");
-    (server, dir, sip)
-}
-
-async fn records(server: Server, dir: &std::path::Path) -> Vec<serde_json::Value> {
-    server.shutdown().await;
-    let store = Store::open(dir.join("calls.db").to_str().unwrap()).await.unwrap();
-    let calls = store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap();
-    calls.iter().map(|c| serde_json::to_value(c).unwrap()).collect()
-}
-
-fn key_pcap(dir: &std::path::Path) {
-    let (_, digit) = kapelle();
-    let mut rtp = Rtp::new();
-    rtp.silence(1200);
-    rtp.key(digit);
-    rtp.silence(1000);
-    rtp.write(&dir.join("caller.pcap"));
+    let settings = format!("[municipality.{cbs}]\nmode = \"redirect\"\ndestination = \"{kapelle_uri}\"\n");
+    start_server(kapelle_uri, Some(&settings)).await
 }
 
 fn counters(server: &Server) -> (u64, u64, u64) {

@@ -8,34 +8,6 @@ mod ivr_support;
 use std::time::Duration;
 
 use ivr_support::*;
-use veertien_server::{Config, Server};
-use veertien_store::{CallFilter, Store};
-
-async fn start(kapelle_uri: &str) -> (Server, tempfile::TempDir, std::net::SocketAddr) {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,veertien_server=debug").try_init();
-    let dir = tempfile::tempdir().unwrap();
-    let (cbs, _) = kapelle();
-    let (text, sip) = serve_config(dir.path(), &cbs, kapelle_uri, false);
-    let config = Config::parse(&text).expect("test config is valid");
-    let server = Server::start(config, true, None).await.expect("server starts");
-    (server, dir, sip)
-}
-
-async fn records(server: Server, dir: &std::path::Path) -> Vec<serde_json::Value> {
-    server.shutdown().await;
-    let store = Store::open(dir.join("calls.db").to_str().unwrap()).await.unwrap();
-    let calls = store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap();
-    calls.iter().map(|c| serde_json::to_value(c).unwrap()).collect()
-}
-
-fn key_pcap(dir: &std::path::Path) {
-    let (_, digit) = kapelle();
-    let mut rtp = Rtp::new();
-    rtp.silence(1200);
-    rtp.key(digit);
-    rtp.silence(1000);
-    rtp.write(&dir.join("caller.pcap"));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_during_the_welcome_puts_the_caller_through_to_kapelle() {
@@ -45,7 +17,7 @@ async fn key_during_the_welcome_puts_the_caller_through_to_kapelle() {
         return;
     }
     let (uas, uas_port) = kapelle_uas("uas_answer.xml");
-    let (server, dir, sip) = start(&format!("sip:kapelle@127.0.0.1:{uas_port}")).await;
+    let (server, dir, sip) = start_server(&format!("sip:kapelle@127.0.0.1:{uas_port}"), None).await;
     key_pcap(dir.path());
     let d = dir.path().to_path_buf();
     let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, "ivr_uac_play_bye.xml", 14_000)).await.unwrap();
@@ -79,7 +51,7 @@ async fn busy_destination_after_the_choice_is_told_and_the_platform_hangs_up() {
         return;
     }
     let (uas, uas_port) = kapelle_uas("uas_busy.xml");
-    let (server, dir, sip) = start(&format!("sip:kapelle@127.0.0.1:{uas_port}")).await;
+    let (server, dir, sip) = start_server(&format!("sip:kapelle@127.0.0.1:{uas_port}"), None).await;
     key_pcap(dir.path());
     let d = dir.path().to_path_buf();
     let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, "ivr_uac_play_wait_bye.xml", 0)).await.unwrap();

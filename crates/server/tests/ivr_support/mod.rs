@@ -265,3 +265,40 @@ pub fn serve_config(dir: &Path, kapelle_cbs: &str, kapelle_uri: &str, speech: bo
     );
     (text, sip)
 }
+
+/// `veertien serve` in-process for an IVR test: Kapelle at `kapelle_uri`, with an optional
+/// settings file (e.g. Kapelle in redirect mode), its store in the returned directory.
+pub async fn start_server(
+    kapelle_uri: &str,
+    settings: Option<&str>,
+) -> (veertien_server::Server, tempfile::TempDir, SocketAddr) {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,veertien_server=debug").try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let (cbs, _) = kapelle();
+    let (text, sip) = serve_config(dir.path(), &cbs, kapelle_uri, false);
+    if let Some(settings) = settings {
+        std::fs::write(dir.path().join("settings.toml"), settings).unwrap();
+    }
+    let config = veertien_server::Config::parse(&text).expect("test config is valid");
+    let server = veertien_server::Server::start(config, true, None).await.expect("server starts");
+    (server, dir, sip)
+}
+
+/// Stops the server (flushing its records) and returns every call record as JSON.
+pub async fn records(server: veertien_server::Server, dir: &Path) -> Vec<serde_json::Value> {
+    server.shutdown().await;
+    let store = veertien_store::Store::open(dir.join("calls.db").to_str().unwrap()).await.unwrap();
+    let filter = veertien_store::CallFilter { limit: 100, ..Default::default() };
+    let calls = store.list_calls(&filter).await.unwrap();
+    calls.iter().map(|c| serde_json::to_value(c).unwrap()).collect()
+}
+
+/// The caller's audio for a keypad choice of Kapelle: silence, its digit (RFC 4733), silence.
+pub fn key_pcap(dir: &Path) {
+    let (_, digit) = kapelle();
+    let mut rtp = Rtp::new();
+    rtp.silence(1200);
+    rtp.key(digit);
+    rtp.silence(1000);
+    rtp.write(&dir.join("caller.pcap"));
+}
