@@ -60,7 +60,7 @@ impl PgEngine {
         PgSink {
             opts: self.opts.clone(),
             conn: None,
-            sql: sql::upsert_call_sql(D),
+            sql: sql::CallUpserts::new(D),
             location: self.location.clone(),
         }
     }
@@ -85,12 +85,12 @@ impl PgEngine {
 
 async fn write_records(
     conn: &mut PgConnection,
-    upsert: &str,
+    upserts: &sql::CallUpserts,
     records: &[&CallRecord],
 ) -> Result<(), StoreError> {
     let mut tx = conn.begin().await?;
-    for r in records.iter().copied() {
-        bind_args!(sqlx::query(upsert), sql::call_args(r)).execute(&mut *tx).await?;
+    for (upsert, rows) in upserts.plan(records) {
+        bind_args!(sqlx::query(upsert), sql::CallUpserts::args(rows)).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -132,7 +132,7 @@ impl Engine for PgEngine {
 
     async fn write_calls(&self, records: &[CallRecord]) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        write_records(&mut conn, &sql::upsert_call_sql(D), &records.iter().collect::<Vec<_>>()).await
+        write_records(&mut conn, &sql::CallUpserts::new(D), &records.iter().collect::<Vec<_>>()).await
     }
 
     async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<CallRecord>, StoreError> {
@@ -323,7 +323,7 @@ impl Engine for PgEngine {
 pub struct PgSink {
     opts: PgConnectOptions,
     conn: Option<PgConnection>,
-    sql: String,
+    sql: sql::CallUpserts,
     location: String,
 }
 

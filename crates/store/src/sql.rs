@@ -89,28 +89,78 @@ pub(crate) const RECORD_SELECT: &str = "call_id, sip_call_id, node_id, caller, d
     received_ms, decided_ms, ringing_ms, answered_ms, ended_ms, outcome, reject_reason, \
     sip_status, post_dial_delay_ms, route_steps, ivr";
 
-/// `INSERT … ON CONFLICT (call_id) DO UPDATE` — a later submit of the same call replaces
-/// the earlier state (a record may be submitted when decided and again when finished).
-pub(crate) fn upsert_call_sql(dialect: Dialect) -> String {
+/// `INSERT … ON CONFLICT (call_id) DO UPDATE` for `rows` records in one statement — a later
+/// submit of the same call replaces the earlier state (a record may be submitted when decided
+/// and again when finished).
+fn upsert_calls_sql(dialect: Dialect, rows: usize) -> String {
     let mut s = String::from("INSERT INTO calls (");
     s.push_str(&CALL_COLUMNS.join(", "));
-    s.push_str(") VALUES (");
-    for i in 0..CALL_COLUMNS.len() {
-        if i > 0 {
-            s.push_str(", ");
+    s.push_str(") VALUES ");
+    let mut n = 0;
+    for row in 0..rows {
+        s.push_str(if row == 0 { "(" } else { ", (" });
+        for i in 0..CALL_COLUMNS.len() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            n += 1;
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => s.push_str(&format!("${n}")),
+            }
         }
-        match dialect {
-            Dialect::Sqlite => s.push('?'),
-            Dialect::Postgres => s.push_str(&format!("${}", i + 1)),
-        }
+        s.push(')');
     }
-    s.push_str(") ON CONFLICT (call_id) DO UPDATE SET ");
+    s.push_str(" ON CONFLICT (call_id) DO UPDATE SET ");
     let sets: Vec<String> = CALL_COLUMNS[1..]
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     s.push_str(&sets.join(", "));
     s
+}
+
+/// The call-record upserts a batch is written with: several records per statement, so a
+/// batch of n records costs a handful of round trips to the database instead of n (with
+/// SQLite each is a hop to sqlx's worker thread and back, which cost more CPU than the insert
+/// itself in the redirect benchmark). A few fixed row counts keep the prepared statements few.
+pub(crate) struct CallUpserts {
+    /// (rows, statement), largest first; the last one has 1 row.
+    by_rows: Vec<(usize, String)>,
+}
+
+impl CallUpserts {
+    const ROWS: [usize; 4] = [64, 16, 4, 1];
+
+    pub(crate) fn new(dialect: Dialect) -> CallUpserts {
+        CallUpserts { by_rows: Self::ROWS.iter().map(|&n| (n, upsert_calls_sql(dialect, n))).collect() }
+    }
+
+    /// Consecutive slices of `records`, each with the statement that writes it, in order. A
+    /// batch holding the same call twice goes one record per statement: PostgreSQL refuses
+    /// to update a row twice in one statement, and the later state must win.
+    pub(crate) fn plan<'r, 'a>(&self, records: &'r [&'a CallRecord]) -> Vec<(&str, &'r [&'a CallRecord])> {
+        let mut seen = std::collections::HashSet::with_capacity(records.len());
+        let repeated = !records.iter().all(|r| seen.insert(r.call_id.as_str()));
+        let mut out = Vec::new();
+        let mut rest = records;
+        while !rest.is_empty() {
+            let (n, sql) = self
+                .by_rows
+                .iter()
+                .find(|(n, _)| *n <= rest.len() && (!repeated || *n == 1))
+                .expect("a 1-row statement exists");
+            let (head, tail) = rest.split_at(*n);
+            out.push((sql.as_str(), head));
+            rest = tail;
+        }
+        out
+    }
+
+    /// The arguments of one statement: every record's columns in order.
+    pub(crate) fn args(records: &[&CallRecord]) -> impl Iterator<Item = Arg> {
+        records.iter().flat_map(|r| call_args(r))
+    }
 }
 
 pub(crate) fn call_args(r: &CallRecord) -> Vec<Arg> {
@@ -500,6 +550,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_batch_is_written_in_few_statements_unless_a_call_repeats() {
+        let recs: Vec<CallRecord> = (0..85)
+            .map(|i| CallRecord::received(format!("c{i}"), format!("s{i}"), "n", "0612345678", "140111", 1_700_000_000_000))
+            .collect();
+        let refs: Vec<&CallRecord> = recs.iter().collect();
+        let u = CallUpserts::new(Dialect::Sqlite);
+        let plan = u.plan(&refs);
+        assert_eq!(plan.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(), vec![64, 16, 4, 1]);
+        let order: Vec<&str> = plan.iter().flat_map(|(_, r)| r.iter().map(|c| c.call_id.as_str())).collect();
+        assert_eq!(order, recs.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>());
+        let mut again = refs[..5].to_vec();
+        again.push(refs[2]);
+        assert!(u.plan(&again).iter().all(|(_, r)| r.len() == 1));
+        assert_eq!(CallUpserts::args(&refs[..4]).count(), 4 * CALL_COLUMNS.len());
+    }
+
+    #[test]
     fn placeholders_follow_dialect() {
         let f = CallFilter { municipality: Some("GM0664".into()), limit: 10, ..Default::default() };
         let s = list_calls_sql(Dialect::Sqlite, &f);
@@ -507,7 +574,10 @@ mod tests {
         let p = list_calls_sql(Dialect::Postgres, &f);
         assert!(p.text.contains("municipality_cbs = $1") && p.text.ends_with("LIMIT $2 OFFSET $3"));
         assert_eq!(p.args, vec![Arg::Text("GM0664".into()), Arg::I64(10), Arg::I64(0)]);
-        assert_eq!(upsert_call_sql(Dialect::Postgres).matches('$').count(), CALL_COLUMNS.len());
+        assert_eq!(upsert_calls_sql(Dialect::Postgres, 1).matches('$').count(), CALL_COLUMNS.len());
+        let four = upsert_calls_sql(Dialect::Postgres, 4);
+        assert!(four.contains(&format!("${}", 4 * CALL_COLUMNS.len())) && !four.contains(&format!("${}", 4 * CALL_COLUMNS.len() + 1)));
+        assert_eq!(upsert_calls_sql(Dialect::Sqlite, 4).matches('?').count(), 4 * CALL_COLUMNS.len());
         assert_eq!(call_args(&CallRecord::received("a", "b", "n", "c", "d", 0)).len(), CALL_COLUMNS.len());
     }
 }

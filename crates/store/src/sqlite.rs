@@ -79,7 +79,7 @@ impl SqliteEngine {
             opts: self.opts.clone().create_if_missing(false),
             conn: None,
             file_id: None,
-            sql: sql::upsert_call_sql(D),
+            sql: sql::CallUpserts::new(D),
             path: self.path.clone(),
         }
     }
@@ -121,12 +121,12 @@ impl SqliteEngine {
 
 pub(crate) async fn write_records(
     conn: &mut SqliteConnection,
-    upsert: &str,
+    upserts: &sql::CallUpserts,
     records: &[&CallRecord],
 ) -> Result<(), StoreError> {
     let mut tx = conn.begin().await?;
-    for r in records.iter().copied() {
-        bind_args!(sqlx::query(upsert), sql::call_args(r)).execute(&mut *tx).await?;
+    for (upsert, rows) in upserts.plan(records) {
+        bind_args!(sqlx::query(upsert), sql::CallUpserts::args(rows)).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -179,7 +179,7 @@ impl Engine for SqliteEngine {
     async fn write_calls(&self, records: &[CallRecord]) -> Result<(), StoreError> {
         self.check_file()?;
         let mut conn = self.pool.acquire().await?;
-        write_records(&mut conn, &sql::upsert_call_sql(D), &records.iter().collect::<Vec<_>>()).await
+        write_records(&mut conn, &sql::CallUpserts::new(D), &records.iter().collect::<Vec<_>>()).await
     }
 
     async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<CallRecord>, StoreError> {
@@ -381,7 +381,7 @@ pub struct SqliteSink {
     /// a file that was moved or deleted (into an unlinked inode: silently lost), so before
     /// each batch the path is checked to still name that file.
     file_id: Option<(u64, u64)>,
-    sql: String,
+    sql: sql::CallUpserts,
     path: PathBuf,
 }
 

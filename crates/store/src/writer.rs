@@ -44,6 +44,12 @@ pub struct WriterConfig {
     pub buffer_capacity: usize,
     /// Records per transaction.
     pub batch_max: usize,
+    /// After the first record of a quiet spell, wait this long for more before writing, so a
+    /// steady trickle of calls shares transactions instead of paying one commit (and a round
+    /// trip to the database thread) each. The journal has already made each record safe from
+    /// a crash, so the wait only delays when a record shows in reports. Zero: write at once.
+    #[serde(default = "default_linger", with = "millis")]
+    pub batch_linger: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
     /// Journal every accepted record before it is queued, so a killed process loses none
@@ -64,6 +70,23 @@ fn yes() -> bool {
     true
 }
 
+fn default_linger() -> Duration {
+    Duration::from_millis(10)
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
 fn default_rotate_bytes() -> u64 {
     256 * 1024
 }
@@ -74,6 +97,7 @@ impl Default for WriterConfig {
             queue_capacity: 10_000,
             buffer_capacity: 50_000,
             batch_max: 256,
+            batch_linger: default_linger(),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             journal: true,
@@ -442,6 +466,18 @@ async fn run<S: RecordSink>(
                         Some(i) => pending.push_back(i),
                         // every handle dropped: nothing more can come
                         None => break,
+                    }
+                }
+                // One timer per quiet spell, not a wake-up per record: what arrives meanwhile
+                // waits in the channel and is drained below.
+                if !closing && !cfg.batch_linger.is_zero() && failing_since.is_none() {
+                    tokio::select! {
+                        biased;
+                        _ = shared.close.notified() => {
+                            closing = true;
+                            rx.close();
+                        }
+                        _ = tokio::time::sleep(cfg.batch_linger) => {}
                     }
                 }
             }

@@ -296,3 +296,46 @@ async fn database_file_deleted_is_an_outage_not_a_silent_sink() {
     let m = w.flush_and_close(Duration::from_secs(5)).await;
     assert_eq!((m.written, m.dropped), (11, 0));
 }
+
+/// Counts transactions: what `batch_linger` exists to reduce.
+struct BatchCountSink {
+    batches: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl RecordSink for BatchCountSink {
+    async fn write_batch<'a>(&'a mut self, records: &'a [&'a CallRecord]) -> Result<(), StoreError> {
+        self.batches.lock().unwrap().push(records.len());
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "count".into()
+    }
+}
+
+/// A trickle of calls (one record every 2 ms, like ~500 calls/s) shares transactions instead
+/// of paying one commit each; with the linger off each record is its own transaction. Either
+/// way every record is written. Tokio's paused clock makes the timing exact on a busy machine.
+#[tokio::test(start_paused = true)]
+async fn a_trickle_of_records_shares_transactions() {
+    async fn run(linger: Duration) -> Vec<usize> {
+        let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let w = RecordWriter::spawn(
+            BatchCountSink { batches: batches.clone() },
+            WriterConfig { batch_linger: linger, journal: false, ..fast_retry() },
+        );
+        for i in 0..60 {
+            w.try_submit(rec(i)).unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let m = w.flush_and_close(Duration::from_secs(5)).await;
+        assert_eq!((m.written, m.dropped), (60, 0));
+        let b = batches.lock().unwrap().clone();
+        assert_eq!(b.iter().sum::<usize>(), 60);
+        b
+    }
+    // 60 records over 120 ms, a transaction at most every 50 ms.
+    let lingering = run(Duration::from_millis(50)).await;
+    assert!(lingering.len() <= 4, "{lingering:?}");
+    let eager = run(Duration::ZERO).await;
+    assert_eq!(eager.len(), 60, "{eager:?}");
+}
