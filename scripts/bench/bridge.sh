@@ -50,6 +50,9 @@ grace_secs = 5
 # The SIPp contact centre answers INVITEs only; OPTIONS probes would mark it dead.
 [health]
 enabled = false
+# Bridging only: the speech model (~260 MB once installed) plays no part.
+[ivr]
+speech = false
 TOML
 # The bridged calls' answer is SIPp's; its hold time makes the concurrency: rate × HOLD.
 sed "s/<pause milliseconds=\"2000\" \/>/<pause milliseconds=\"$HOLD\" \/>/" "$ROOT/scripts/load/bridge_uac.xml" > "$OUT/bridge_uac.xml"

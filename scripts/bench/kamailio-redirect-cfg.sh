@@ -36,7 +36,11 @@ KCFG
     }
     if (!is_method("INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
     if ($sht(rt=>$rU) == $null) { sl_send_reply("404", "Not Found"); exit; }
-    append_to_reply("Contact: <$sht(rt=>$rU)>\r\n");
+    # The destination goes in the request URI: for a 3xx Kamailio writes the destination set
+    # as the reply's Contact itself. (An append_to_reply Contact leaves the set empty, and then
+    # every 302 logs the warning "print_dset(): no r-uri or branches" — a stderr write per
+    # call that the benchmarks before 2026-11-23 charged to Kamailio.)
+    $ru = $sht(rt=>$rU);
 KCFG
   if [ "$MODE" = tm ]; then
     echo '    t_newtran();'; echo '    t_reply("302", "Moved Temporarily");'
