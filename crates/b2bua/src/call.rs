@@ -1114,7 +1114,11 @@ impl Call {
             Method::Invite | Method::Update => self.on_offer(leg, txn, req, confirmed),
             Method::Info => {
                 if !confirmed {
-                    return self.respond(leg, txn, 403, "Not Forwarded Before Answer");
+                    // RFC 6086 allows INFO in an early dialog, so the caller's DTMF pressed while
+                    // the destination rings must not fail. It is absorbed, not relayed: without
+                    // 100rel no B-leg early dialog is reliably established (a fork may vanish, and
+                    // a 481 there would end the call), and before the answer nobody listens.
+                    return self.respond(leg, txn, 200, reason_for(200));
                 }
                 if self.pending.len() >= MAX_PENDING {
                     let mut r = OutResponse::new(500, "Too Many Pending Requests");

@@ -417,6 +417,22 @@ fn info_is_relayed_both_ways() {
     assert_eq!(responses(&t, Leg::B)[0].0, ServerTxn(30));
 }
 
+/// RFC 6086: the caller's DTMF INFO while the destination rings is fine (200), and absorbed:
+/// nothing goes to the ringing destination, and the call still connects afterwards.
+#[test]
+fn info_while_the_destination_rings_is_answered_200_and_absorbed() {
+    let (mut h, first) = H::start(full_route(), invite_a(Some(A_SDP)));
+    let (id, _) = the_invite(&first);
+    h.respond(id, resp(180, Some("t1"), None));
+    let mut info = a_req(Method::Info, 11, None);
+    info.body = Some(Body { content_type: "application/dtmf-relay".into(), data: "Signal=5\r\nDuration=160\r\n".into() });
+    let t = h.ev(Event::Request { txn: ServerTxn(40), request: info });
+    assert_eq!(responses(&t, Leg::A), vec![(ServerTxn(40), OutResponse::new(200, "OK"))]);
+    assert!(sends(&t).is_empty(), "not relayed into the early dialog: {t:?}");
+    let t = h.respond(id, resp(200, Some("t1"), Some(B_SDP)));
+    assert_eq!(statuses(&t, Leg::A), vec![200]);
+}
+
 #[test]
 fn callee_bye_before_callers_ack_waits_for_the_ack() {
     let (mut h, first) = H::start(full_route(), invite_a(Some(A_SDP)));

@@ -113,20 +113,8 @@ async fn ivr_call_from_a_tcp_carrier_is_put_through() {
     let tcp = server.tcp_addr().unwrap();
     key_pcap(dir.path());
     let d = dir.path().to_path_buf();
-    let (code, out) = tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("sipp")
-            .current_dir(&d)
-            .arg(tcp.to_string())
-            .args(["-t", "t1", "-sf", scenario("ivr_uac_play_bye.xml").to_str().unwrap()])
-            .args(["-s", "140113", "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-            .args(["-d", "14000", "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
-            .output()
-            .expect("sipp runs (Debian package sip-tester)");
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.code().unwrap_or(-1), tail(&text, 40))
-    })
-    .await
-    .unwrap();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || caller_with(tcp, &d, "ivr_uac_play_bye.xml", 14_000, &["-t", "t1"])).await.unwrap();
     let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
     let m = server.engine().metrics();
     let calls = records(server, dir.path()).await;
@@ -137,4 +125,39 @@ async fn ivr_call_from_a_tcp_carrier_is_put_through() {
     assert_eq!(call["outcome"], "answered", "{call:#}");
     assert_eq!(call["delivery"], "bridge", "{call:#}");
     assert_eq!(call["route_steps"][0]["result"], "answered", "{call:#}");
+}
+
+/// Keys by SIP INFO (RFC 6086): the caller chooses Kapelle with an INFO during the welcome
+/// (200, and the choice is made), then presses a key while Kapelle's contact centre rings:
+/// that INFO reaches the bridge machine and must get 200 too (it used to get 403). The
+/// caller hangs up 2 s after that answer; the record shows the attempt was already under way
+/// by then, so the INFO really arrived while the destination rang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_during_the_ivr_and_while_the_destination_rings_gets_200() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") || !have("espeak-ng") {
+        eprintln!("skipped: needs sipp and espeak-ng");
+        return;
+    }
+    let (uas, uas_port) = kapelle_uas("uas_ring_forever.xml");
+    let (server, dir, sip) = start_server(&format!("sip:kapelle@127.0.0.1:{uas_port}"), None).await;
+    let (_, digit) = kapelle();
+    let d = dir.path().to_path_buf();
+    let key = digit.to_string();
+    let (code, out) = tokio::task::spawn_blocking(move || {
+        caller_with(sip, &d, "ivr_uac_info_while_ringing.xml", 12_000, &["-key", "digit", &key])
+    })
+    .await
+    .unwrap();
+    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let calls = records(server, dir.path()).await;
+    assert_eq!(code, 0, "caller: both INFOs answered 200, BYE answered:\n{out}");
+    assert_eq!(uas_code, 0, "Kapelle rang and got the CANCEL:\n{uas_out}");
+    let call = the_call(&calls);
+    assert_eq!(entries(call, "digit")[0]["key"], digit.to_string(), "the INFO key chose Kapelle: {call:#}");
+    assert_eq!(call["outcome"], "caller_hung_up_while_ringing", "{call:#}");
+    let step = &call["route_steps"][0];
+    assert_eq!(step["result"], "caller_hung_up", "{call:#}");
+    let (started, ended) = (step["started_ms"].as_i64().unwrap(), call["ended_ms"].as_i64().unwrap());
+    assert!(started <= ended - 2_000, "the second INFO came while Kapelle rang (attempt started {started}, call ended {ended})");
 }

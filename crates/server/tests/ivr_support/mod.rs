@@ -225,9 +225,15 @@ pub fn finish(mut child: Child, within: Duration) -> (i32, String) {
 /// SIPp as the caller: runs `scenario_file` in `dir` (where caller.pcap is), `pause_ms` for its
 /// `<pause/>`.
 pub fn caller(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms: u32) -> (i32, String) {
+    caller_with(server, dir, scenario_file, pause_ms, &[])
+}
+
+/// As [`caller`], with more SIPp arguments (`-t t1` for TCP, `-key name value`...).
+pub fn caller_with(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms: u32, extra: &[&str]) -> (i32, String) {
     let out = Command::new("sipp")
         .current_dir(dir)
         .arg(server.to_string())
+        .args(extra)
         .args(["-sf", scenario(scenario_file).to_str().unwrap()])
         .args(["-s", "140113", "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
         .args(["-d", &pause_ms.to_string(), "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
