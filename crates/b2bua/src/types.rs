@@ -247,7 +247,8 @@ pub enum StepTarget {
     Bridge { destination: String },
     /// Leave the call: 302 with this URI in Contact (e.g. the municipality's general number).
     Redirect { destination: String },
-    /// Hand the A-leg to the IVR to play this prompt.
+    /// Hand the A-leg to the IVR to play this prompt (the message's text; empty: the standard
+    /// "cannot be reached now" notice). The call ends after it: later steps are not tried.
     Announcement { prompt: String },
 }
 

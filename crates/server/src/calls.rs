@@ -77,7 +77,13 @@ pub(crate) enum Inbound {
 struct TcpConn {
     tx: mpsc::Sender<Bytes>,
     calls: usize,
+    /// Opened by us towards a destination (counted against the outbound bound).
+    outbound: bool,
 }
+
+/// Opens a TCP connection to a destination and runs it (reader and writer, as for a
+/// carrier's connection): the server installs one with [`CallLayer::set_tcp_dialer`].
+pub type TcpDialer = Box<dyn Fn(SocketAddr, mpsc::Receiver<Bytes>) + Send + Sync>;
 
 /// Bound of the messages queued for one TCP connection's writer. A call sends a few messages
 /// per second; beyond this the message is dropped and the transaction's timer reports it.
@@ -112,6 +118,8 @@ pub struct CallMetrics {
     pub refer_succeeded: AtomicU64,
     /// Refused, failed (sipfrag ≥ 300) or timed out: the call was bridged instead.
     pub refer_fell_back: AtomicU64,
+    /// TCP connections opened towards destinations (each is reused while it stays open).
+    pub tcp_dials: AtomicU64,
 }
 
 /// What the call layer needs from the server, fixed when it starts.
@@ -151,6 +159,12 @@ pub struct CallLayer {
     tcp: Mutex<HashMap<SocketAddr, TcpConn>>,
     /// Our TCP listening port (Contact and Via of calls over TCP).
     tcp_port: std::sync::OnceLock<u16>,
+    /// Connects to destinations reached over TCP (`;transport=tcp`, `[trunk] transport`).
+    tcp_dialer: std::sync::OnceLock<TcpDialer>,
+    /// Connections we opened, bounded by `sip.tcp_max_connections` like the accepted ones.
+    tcp_outbound: AtomicUsize,
+    /// `[trunk] transport = "tcp"`: requests to the outbound trunk go over TCP.
+    trunk_tcp: bool,
     pub metrics: CallMetrics,
 }
 
@@ -221,6 +235,9 @@ impl CallLayer {
             sip_cfg: config.sip.clone(),
             tcp: Mutex::new(HashMap::new()),
             tcp_port: std::sync::OnceLock::new(),
+            tcp_dialer: std::sync::OnceLock::new(),
+            tcp_outbound: AtomicUsize::new(0),
+            trunk_tcp: config.trunk.transport == crate::config::TrunkTransport::Tcp,
             metrics: CallMetrics::default(),
         })
     }
@@ -290,11 +307,45 @@ impl CallLayer {
 
     /// A carrier's TCP connection opened: calls arriving on it write to `tx`.
     pub fn tcp_opened(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>) {
-        self.tcp.lock().insert(peer, TcpConn { tx, calls: 0 });
+        self.tcp.lock().insert(peer, TcpConn { tx, calls: 0, outbound: false });
     }
 
     pub fn tcp_closed(&self, peer: SocketAddr) {
-        self.tcp.lock().remove(&peer);
+        if self.tcp.lock().remove(&peer).is_some_and(|c| c.outbound) {
+            self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// How the server opens connections to destinations over TCP.
+    pub fn set_tcp_dialer(&self, dialer: TcpDialer) {
+        let _ = self.tcp_dialer.set(dialer);
+    }
+
+    /// TCP connections we opened towards destinations and that are open (or opening).
+    pub fn tcp_outbound(&self) -> usize {
+        self.tcp_outbound.load(Ordering::Relaxed)
+    }
+
+    /// Queues bytes for a destination reached over TCP: on the open connection to it
+    /// (whoever opened it), else on a new one (the bytes wait in its outbox while it
+    /// connects). False when the queue is full or no connection may be opened.
+    fn tcp_send_or_dial(&self, peer: SocketAddr, bytes: Bytes) -> bool {
+        let mut map = self.tcp.lock();
+        if let Some(c) = map.get(&peer) {
+            return c.tx.try_send(bytes).is_ok();
+        }
+        let Some(dial) = self.tcp_dialer.get() else { return false };
+        if self.tcp_outbound.fetch_add(1, Ordering::AcqRel) >= self.sip_cfg.tcp_max_connections {
+            self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        let (tx, rx) = mpsc::channel(TCP_OUTBOX);
+        let queued = tx.try_send(bytes).is_ok();
+        map.insert(peer, TcpConn { tx, calls: 0, outbound: true });
+        drop(map);
+        self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
+        dial(peer, rx);
+        queued
     }
 
     /// A call in progress uses this connection: not to be closed as idle.
@@ -417,6 +468,11 @@ impl CallLayer {
         tokio::spawn(async move {
             let mut task = CallTask::new(layer.clone(), token.clone(), record_id, new, media, front);
             task.run(rx).await;
+            for (peer, counted) in task.b_tcp.drain() {
+                if counted {
+                    layer.tcp_count(peer, -1);
+                }
+            }
             if !task.settled {
                 layer.live.fetch_sub(1, Ordering::AcqRel);
             }
@@ -475,6 +531,9 @@ struct CallTask {
     /// The IVR in front of the bridge (IVR calls only): owns the caller's dialog until it
     /// hands the call to the machine, and again after a failed bridge (`ivr.rs`).
     front: Option<Box<ivr::Front>>,
+    /// Destinations this call reaches over TCP; `true` once counted as using the connection
+    /// (which keeps it from being closed as idle).
+    b_tcp: HashMap<SocketAddr, bool>,
 }
 
 impl CallTask {
@@ -533,6 +592,7 @@ impl CallTask {
             events: VecDeque::new(),
             settled: false,
             front,
+            b_tcp: HashMap::new(),
         }
     }
 
@@ -644,7 +704,13 @@ impl CallTask {
             if self.front.is_none() {
                 let mut batch: VecDeque<Action> = std::iter::from_fn(|| self.call.as_mut().and_then(Call::poll_action)).collect();
                 progressed |= !batch.is_empty();
-                record_first(&mut batch);
+                // A route that ends in a message: the IVR answers the caller and plays it, and
+                // its record (written after the message) replaces the machine's. Otherwise the
+                // record leaves ahead of the final response.
+                let announced = batch.iter().any(|a| matches!(a, Action::HandOff(_))) && self.prepare_announcement().await;
+                if !announced {
+                    record_first(&mut batch);
+                }
                 for a in batch {
                     self.on_call_action(a).await;
                 }
@@ -661,7 +727,19 @@ impl CallTask {
         }
     }
 
-    async fn send_bytes(&self, to: Peer, bytes: &[u8]) {
+    async fn send_bytes(&mut self, to: Peer, bytes: &[u8]) {
+        if to.transport.is_reliable() && self.b_tcp.contains_key(&to.addr) {
+            // A destination over TCP: its connection, opened on first use and then reused.
+            let sent = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes));
+            if sent && let Some(counted) = self.b_tcp.get_mut(&to.addr) && !*counted {
+                *counted = true;
+                self.layer.tcp_count(to.addr, 1);
+            }
+            if !sent {
+                tracing::info!(call = %self.record_id, to = %to.addr, "TCP connection to the destination refused or its queue full; message not sent");
+            }
+            return;
+        }
         if to.transport.is_reliable() {
             // The caller's TCP connection (its writer task owns the stream).
             if !self.layer.tcp_send(to.addr, Bytes::copy_from_slice(bytes)) {
@@ -698,8 +776,22 @@ impl CallTask {
             return Some((via, Peer { addr: self.new.source, transport: self.new.transport }));
         }
         let hop = self.next_hop(leg, req)?;
+        if leg == Leg::B && self.b_leg_tcp(req, hop) {
+            let port = self.layer.tcp_port.get().copied().unwrap_or(self.layer.advertised.port());
+            let via = ViaSpec { transport: Transport::Tcp, host, port: Some(port), branch };
+            return Some((via, Peer { addr: hop, transport: Transport::Tcp }));
+        }
         let via = ViaSpec { transport: Transport::Udp, host, port: Some(self.layer.advertised.port()), branch };
         Some((via, Peer { addr: hop, transport: Transport::Udp }))
+    }
+
+    /// A request towards the destination goes over TCP when its next hop says
+    /// `;transport=tcp`, when it goes to the outbound trunk and `[trunk] transport = "tcp"`,
+    /// or when this call already reaches that address over TCP (a Contact without a transport
+    /// parameter from a destination we called over TCP: its connection is reused).
+    fn b_leg_tcp(&self, req: &OutRequest, hop: SocketAddr) -> bool {
+        let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
+        wants_tcp(first) || (self.layer.trunk_tcp && Some(hop) == self.layer.outbound) || self.b_tcp.contains_key(&hop)
     }
 
     async fn on_table_action(&mut self, a: txn::Action) {
@@ -837,6 +929,14 @@ impl CallTask {
                     }
                     return;
                 };
+                let mut request = request;
+                if leg == Leg::B && hop.transport.is_reliable() {
+                    self.b_tcp.entry(hop.addr).or_insert(false);
+                    // The destination's requests in this dialog come back over TCP too.
+                    if let (Some(port), Some(_)) = (self.layer.tcp_port.get(), request.contact.as_ref()) {
+                        request.contact = Some(format!("sip:veertien@{}:{port};transport=tcp", host_text(self.layer.advertised.ip())));
+                    }
+                }
                 let wire = match request.to_sip(&via) {
                     Ok(r) => r,
                     Err(e) => {
@@ -905,10 +1005,10 @@ impl CallTask {
                 self.timers.remove(&t);
             }
             Action::Record(ev) => tracing::debug!(call = %self.record_id, ?ev, "call event"),
-            Action::HandOff(h) if self.front.is_some() => self.front_handoff(h.prompt).await,
+            Action::HandOff(h) if self.front.is_some() => self.front_handoff(h.txn, h.prompt).await,
             Action::HandOff(h) => {
-                // No announcement player on the bridge path: the caller gets a clear final
-                // status naming the announcement instead of silence.
+                // No IVR to play it (switched off, or at its bound): the caller gets a clear
+                // final status naming the announcement instead of silence.
                 let mut r = OutResponse::new(480, format!("Temporarily Unavailable (announcement: {})", sanitize(&h.prompt)));
                 r.to_tag = Some(h.to_tag.clone());
                 self.respond(h.txn, &r).await;
@@ -1069,6 +1169,16 @@ fn contact_for(layer: &CallLayer, destination: &str) -> String {
     crate::engine::contact_uri(&layer.sip_cfg, destination)
 }
 
+/// Whether a SIP URI (optionally in `<...>`) asks for TCP (`;transport=tcp`, RFC 3261 19.1.1).
+fn wants_tcp(uri: &str) -> bool {
+    let t = uri.trim();
+    let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
+    veertien_sip::Uri::parse(t)
+        .ok()
+        .and_then(|u| u.param("transport").flatten().map(|v| v.eq_ignore_ascii_case(b"tcp")))
+        .unwrap_or(false)
+}
+
 /// `host:port` of a SIP URI (optionally in `<...>`) whose host is an IP literal.
 fn ip_hop(uri: &str) -> Option<SocketAddr> {
     let t = uri.trim();
@@ -1140,5 +1250,14 @@ mod tests {
         assert_eq!(ip_hop("<sip:10.0.0.1;lr>"), Some("10.0.0.1:5060".parse().unwrap()));
         assert_eq!(ip_hop("sip:kcc@[::1]:5080"), Some("[::1]:5080".parse().unwrap()));
         assert_eq!(ip_hop("tel:+31113123456"), None);
+    }
+
+    #[test]
+    fn tcp_only_when_the_uri_asks_for_it() {
+        assert!(wants_tcp("sip:kcc@127.0.0.1:5070;transport=tcp"));
+        assert!(wants_tcp("<sip:sbc.example;lr;transport=TCP>"));
+        assert!(!wants_tcp("sip:kcc@127.0.0.1:5070"));
+        assert!(!wants_tcp("sip:kcc@127.0.0.1:5070;transport=udp"));
+        assert!(!wants_tcp("tel:+31113123456"));
     }
 }

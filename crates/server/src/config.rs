@@ -233,6 +233,33 @@ pub struct TrunkConfig {
     /// Digest authentication per trunk (`[[trunk.auth]]`, docs/AUTH.md): INVITEs from an
     /// entry's networks must carry its credentials or get 407. Empty: address trust only.
     pub auth: Vec<crate::digest::TrunkAuth>,
+    /// What a caller gets when every step of a bridged route failed (busy, no answer,
+    /// unreachable): a final status (486/480, the default) or, with the IVR on, an answer
+    /// and the spoken notice that the municipality cannot be reached now, then BYE.
+    pub route_end: RouteEnd,
+    /// Transport towards `outbound`: `udp` (default) or `tcp` (one reused connection per
+    /// destination). A destination URI with `;transport=tcp` uses TCP whatever this says.
+    pub transport: TrunkTransport,
+}
+
+/// `[trunk] route_end`: the end of a bridged route where every destination failed.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteEnd {
+    /// 486 when the last destination was busy, else 480, with the reason.
+    #[default]
+    Status,
+    /// Answered; the "cannot be reached now" notice is played (outcome `announcement`).
+    Announce,
+}
+
+/// `[trunk] transport`: how requests reach the outbound trunk.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TrunkTransport {
+    #[default]
+    Udp,
+    Tcp,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -339,6 +366,8 @@ impl Default for TrunkConfig {
             max_call_secs: 4 * 3_600,
             media_timeout_secs: 30,
             auth: Vec::new(),
+            route_end: RouteEnd::Status,
+            transport: TrunkTransport::Udp,
         }
     }
 }

@@ -453,8 +453,12 @@ impl Engine {
             _ => None,
         };
         if let (Some(via_ivr), Some(layer)) = (route_call, layer) {
+            // `[trunk] route_end = "announce"`: a route whose destinations all failed ends in
+            // the spoken notice (an announcement step the call task plays through the IVR).
+            let fallback = (self.config.trunk.route_end == crate::config::RouteEnd::Announce && ivr.is_some())
+                .then(|| veertien_b2bua::StepTarget::Announcement { prompt: String::new() });
             let steps = match &decision {
-                Decision::Forward { route, .. } => veertien_b2bua::plan_route(route, None).steps,
+                Decision::Forward { route, .. } => veertien_b2bua::plan_route(route, fallback).steps,
                 _ => Vec::new(),
             };
             let new =

@@ -141,7 +141,10 @@ impl Server {
             if let Some(outbound) = config.trunk.outbound {
                 let health = if config.health.enabled {
                     let ip = config.sip.advertised_ip.unwrap_or(addr.ip());
-                    let monitor = HealthMonitor::new(config.health.clone(), ip, Some(outbound));
+                    // Probes are UDP: a trunk reached over TCP is not probed (its destinations
+                    // count as alive; a dead one is passed by the no-response timer).
+                    let probe_trunk = (config.trunk.transport == crate::config::TrunkTransport::Udp).then_some(outbound);
+                    let monitor = HealthMonitor::new(config.health.clone(), ip, probe_trunk);
                     let unmonitored = monitor.track_snapshot(&routing.snapshot());
                     if !unmonitored.is_empty() {
                         tracing::warn!(?unmonitored, "destinations not probed (treated as alive)");
@@ -167,6 +170,9 @@ impl Server {
                 let layer = CallLayer::new(&config, sock.clone(), None, writer.clone(), None, ivr)
                     .map_err(|source| ServeError::Bind { what: "RTP port pool", addr, source })?;
                 engine.set_call_layer(Arc::new(layer));
+            }
+            if let Some(layer) = engine.call_layer() {
+                layer.set_tcp_dialer(tcp_dialer(Arc::downgrade(&engine), stop.clone()));
             }
             for _ in 0..config.sip.udp_workers {
                 tasks.spawn(udp_loop(sock.clone(), engine.clone(), stop.clone()));
@@ -419,18 +425,55 @@ impl Drop for TcpRegistration {
     }
 }
 
-async fn tcp_connection(mut stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>, stop: CancellationToken) {
-    let _ = stream.set_nodelay(true);
-    let idle = engine.config().tcp_idle_timeout();
-    let mut framer = Framer::new(engine.config().sip.max_message_bytes);
-    let mut buf = vec![0u8; 16 * 1024];
+async fn tcp_connection(stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>, stop: CancellationToken) {
     // Calls that arrive on this connection answer and send their in-dialog requests on it:
     // their tasks queue bytes here and this task writes them.
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Bytes>(crate::calls::TCP_OUTBOX);
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(crate::calls::TCP_OUTBOX);
     let _registration = TcpRegistration(engine.call_layer().map(|l| {
         l.tcp_opened(peer, out_tx);
         (l.clone(), peer)
     }));
+    tcp_run(stream, peer, engine, stop, out_rx).await;
+}
+
+/// Opens the connections bridged calls need towards destinations over TCP. The call layer
+/// registered the connection (and its outbox, which may already hold the INVITE) before
+/// asking; this connects within `[trunk] no_response_ms` and then runs it exactly like an
+/// accepted one: same framer limits, idle timeout (not while a call uses it), outbox bound.
+/// A connection that fails is unregistered; the call's no-response timer moves it on.
+fn tcp_dialer(engine: std::sync::Weak<Engine>, stop: CancellationToken) -> crate::calls::TcpDialer {
+    Box::new(move |peer, out_rx| {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        tokio::spawn(async move {
+            let Some(engine) = engine.upgrade() else { return };
+            let _registration = TcpRegistration(engine.call_layer().map(|l| (l.clone(), peer)));
+            let within = Duration::from_millis(engine.config().trunk.no_response_ms);
+            let stream = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = tokio::time::timeout(within, TcpStream::connect(peer)) => match r {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return tracing::info!(%peer, error = %e, "TCP connection to the destination failed"),
+                    Err(_) => return tracing::info!(%peer, ?within, "TCP connection to the destination timed out"),
+                },
+            };
+            tracing::debug!(%peer, "TCP connection to the destination open");
+            tcp_run(stream, peer, engine, stop, out_rx).await;
+        });
+    })
+}
+
+/// Reads and writes one SIP TCP connection until it closes, idles out or the server stops.
+async fn tcp_run(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    engine: Arc<Engine>,
+    stop: CancellationToken,
+    mut out_rx: tokio::sync::mpsc::Receiver<Bytes>,
+) {
+    let _ = stream.set_nodelay(true);
+    let idle = engine.config().tcp_idle_timeout();
+    let mut framer = Framer::new(engine.config().sip.max_message_bytes);
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = tokio::select! {
             _ = stop.cancelled() => return,

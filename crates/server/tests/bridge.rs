@@ -47,9 +47,14 @@ struct Uas {
 
 impl Uas {
     fn start(scenario_file: &'static str, calls: u32) -> Uas {
+        Self::start_on(scenario_file, calls, "u1")
+    }
+
+    /// As [`Uas::start`], on SIPp transport `transport` (`t1`: TCP, one connection per peer).
+    fn start_on(scenario_file: &'static str, calls: u32, transport: &str) -> Uas {
         let port = free_udp_port();
         let child = Command::new("sipp")
-            .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+            .args(["-t", transport, "-sf", scenario(scenario_file).to_str().unwrap()])
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
             .args(["-m", &calls.to_string(), "-rtp_echo", "-nostdin", "-timeout", "40s", "-timeout_error"])
             .stdout(Stdio::piped())
@@ -100,23 +105,20 @@ fn tail(text: &str) -> String {
 
 /// Runs SIPp as the carrier's UAC for one call to `service`.
 fn uac(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
-    let out = Command::new("sipp")
-        .arg(server.to_string())
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", service, "-i", "127.0.0.1"])
-        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (install the Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text))
+    uac_with(server, scenario_file, service, &[])
 }
 
 /// As [`uac`], over TCP (`-t t1`: one connection) to the server's TCP address.
 fn uac_tcp(server_tcp: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
+    uac_with(server_tcp, scenario_file, service, &["-t", "t1"])
+}
+
+/// As [`uac`], with more SIPp arguments (transport, `-key name value`...).
+fn uac_with(server: SocketAddr, scenario_file: &str, service: &str, extra: &[&str]) -> (i32, String) {
     let out = Command::new("sipp")
-        .arg(server_tcp.to_string())
-        .args(["-t", "t1", "-sf", scenario(scenario_file).to_str().unwrap()])
+        .arg(server.to_string())
+        .args(extra)
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
         .args(["-s", service, "-i", "127.0.0.1"])
         .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
         .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
@@ -150,7 +152,7 @@ async fn bridge_server(cbs: &str, primary: &str, overflow: Option<(&str, u16)>, 
     // The file must be valid for the real plan, as `serve` would load it.
     Settings::from_toml_str(&toml, Plan::builtin()).expect("test settings are valid");
     std::fs::write(&settings, toml).unwrap();
-    let primary_addr: SocketAddr = primary.rsplit('@').next().unwrap().parse().unwrap();
+    let primary_addr: SocketAddr = primary.rsplit('@').next().unwrap().split(';').next().unwrap().parse().unwrap();
     TestServer::start_in(dir, |c| {
         c.plan.settings = Some(settings.clone());
         c.trunk.outbound = Some(primary_addr);
@@ -255,6 +257,70 @@ async fn caller_cancels_while_municipality_rings() {
     assert_eq!(r.sip_status, Some(487));
     assert!(r.ringing_ms.is_some() && r.answered_ms.is_none());
     assert_eq!(steps(r), vec![("primary".to_owned(), "caller_hung_up".to_owned())]);
+}
+
+/// Every destination busy and `[trunk] route_end = "announce"`: the route ends in its message
+/// step. The caller is answered (200 with an SDP answer), hears the notice (RTP counted on the
+/// socket its SDP names), gets our BYE; the record says `announcement` after the busy attempt.
+/// Before, the hand-off to the message answered 480.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_route_ends_in_the_spoken_message_then_bye() {
+    if Command::new("espeak-ng").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: espeak-ng is not installed (the message is synthesised)");
+        return;
+    }
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_busy.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |c| c.trunk.route_end = veertien_server::config::RouteEnd::Announce).await;
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp_port = rtp.local_addr().unwrap().port();
+    let counter = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        let mut packets = 0u32;
+        while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(5), rtp.recv_from(&mut buf)).await {
+            if n > 12 && buf[0] >> 6 == 2 {
+                packets += 1;
+            }
+        }
+        packets
+    });
+    let udp = ts.udp;
+    let port = rtp_port.to_string();
+    let (code, log) = blocking(move || uac_with(udp, "announce_uac.xml", &fourteen, &["-key", "rtp_port", &port])).await;
+    assert_eq!(code, 0, "caller: answered 200, BYE from the platform after the message:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "the municipality's 486 was ACKed:\n{log}");
+    let packets = counter.await.unwrap();
+    // At least a second of 20 ms packets: the notice names the municipality and says goodbye.
+    assert!(packets >= 50, "the caller received the message as RTP: {packets} packets");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let r = &recs[0];
+    assert_eq!(r.outcome, Some(Outcome::Announcement), "{r:?}");
+    assert_eq!(r.sip_status, Some(200), "{r:?}");
+    assert_eq!(r.delivery, Some(Delivery::Bridge), "{r:?}");
+    assert_eq!(steps(r), vec![("primary".into(), "busy".into()), ("announcement".into(), "played".into())]);
+    let message = &r.route_steps[1]["messages"][0];
+    assert_eq!((message["prompt"].as_str(), message["complete"].as_bool()), (Some("unreachable"), Some(true)), "{r:?}");
+}
+
+/// A key pressed (SIP INFO) while the municipality rings: 200 to the caller (RFC 6086, early
+/// dialog), nothing for the ringing destination (its scenario expects only the CANCEL next).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_while_the_municipality_rings_gets_200() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_ring_forever.xml", 1);
+    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
+    let udp = ts.udp;
+    let (code, log) = blocking(move || uac(udp, "bridge_uac_info_while_ringing.xml", &fourteen)).await;
+    assert_eq!(code, 0, "caller: INFO after 180 answered 200, then CANCEL/487:\n{log}");
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "the municipality saw INVITE then CANCEL, no INFO:\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].outcome, Some(Outcome::CallerHungUpWhileRinging), "{:?}", recs[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,6 +516,41 @@ async fn bridged_call_from_a_tcp_carrier() {
     assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
     assert_eq!(recs[0].delivery, Some(Delivery::Bridge));
     assert_eq!(steps(&recs[0]), vec![("primary".to_owned(), "answered".to_owned())]);
+}
+
+/// A municipality reached over TCP (`;transport=tcp` in its destination; SIPp UAS `-t t1`,
+/// which listens on TCP only): two bridged calls from a UDP carrier, both answered with audio
+/// relayed, over one connection the platform opened and reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn municipality_reached_over_tcp_with_one_reused_connection() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start_on("uas_answer.xml", 2, "t1");
+    let ts = bridge_server(&cbs, &format!("{};transport=tcp", kcc.uri("kcc")), None, |_| {}).await;
+    for call in 1..=2 {
+        let (udp, n) = (ts.udp, fourteen.clone());
+        let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &n)).await;
+        assert_eq!(code, 0, "call {call}: answered by the municipality over TCP, BYE answered:\n{log}");
+    }
+    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
+    assert_eq!(code, 0, "municipality over TCP: two INVITEs, ACKs and BYEs:\n{log}");
+    let layer = ts.server.engine().call_layer().unwrap();
+    assert_eq!(layer.metrics.tcp_dials.load(Relaxed), 1, "one connection for both calls");
+    // SIPp has exited and closed it: the connection is unregistered (its slot under the bound
+    // freed), so a next call would dial again.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while layer.tcp_outbound() != 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(layer.tcp_outbound(), 0, "the closed connection was unregistered");
+    let (a_to_b, b_to_a) = (layer.metrics.rtp_a_to_b.load(Relaxed), layer.metrics.rtp_b_to_a.load(Relaxed));
+    assert!(a_to_b >= 80 && b_to_a >= 80, "RTP relayed: caller→kcc {a_to_b}, kcc→caller {b_to_a}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+        assert!(r.destination.as_deref().unwrap().ends_with(";transport=tcp"), "{r:?}");
+    }
 }
 
 /// The municipality hangs up a call whose caller is on TCP: our BYE reaches the caller on

@@ -291,6 +291,11 @@ pub(super) struct Front {
     refer: Option<Refer>,
     /// The REFER's step in the record's `route_steps` (first, before any bridge attempt).
     refer_step: Option<serde_json::Value>,
+    /// A plain bridged call whose route ended in a message: the front answers the caller and
+    /// plays this (set until the message starts).
+    handoff_prompt: Option<String>,
+    /// This front took over a plain bridged call (its message comes after the route steps).
+    took_over: bool,
     pub(super) clients: std::collections::HashSet<TxId>,
 }
 
@@ -330,6 +335,8 @@ impl Front {
             delivery: None,
             refer: None,
             refer_step: None,
+            handoff_prompt: None,
+            took_over: false,
             clients: Default::default(),
         }
     }
@@ -560,6 +567,13 @@ impl CallTask {
         let (tx, rx) = mpsc::channel(SIGNALS);
         f.signals = Some(tx);
         f.phase = Phase::Talking;
+        if let Some(prompt) = f.handoff_prompt.take() {
+            // The route of a bridged call ended in a message: play it, then BYE.
+            let prompt = route_message(f.chosen.as_ref(), prompt);
+            f.after = After::Bye;
+            f.messages.push(serde_json::json!({ "kind": "announcement", "prompt": prompt.id() }));
+            return self.spawn_message(vec![prompt], socket, negotiated, rx);
+        }
         let ctx = f.ctx.clone();
         // The snapshot of this call's decision: settings saved in the portal apply from the
         // next call on.
@@ -1069,8 +1083,64 @@ impl CallTask {
         self.front_unreachable(&format!("route ended with {status}")).await
     }
 
-    /// An announcement step of the route: speak it, then end the call.
-    pub(super) async fn front_handoff(&mut self, prompt: String) {
+    /// Before a plain bridged call's route hands off to a message: an IVR front that will
+    /// answer the caller and play it. False when there is no IVR, it is at its bound
+    /// (`[ivr] max_calls`) or no RTP port is free; the caller then gets a final status.
+    pub(super) async fn prepare_announcement(&mut self) -> bool {
+        let Some(ctx) = self.layer.ivr.clone() else { return false };
+        let layer = &self.layer;
+        if layer.ivr_live.fetch_add(1, Ordering::AcqRel) >= ctx.cfg.max_calls {
+            layer.ivr_live.fetch_sub(1, Ordering::AcqRel);
+            layer.metrics.ivr_refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        // The caller was never connected to the destination: the relay's ports go back to the
+        // pool before the message takes one.
+        if let Some(relay) = self.relay.take() {
+            let stats = relay.stop().await;
+            self.count_rtp(&stats);
+        }
+        self.relay_events = None;
+        let sock = match self.layer.ports.bind() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(call = %self.record_id, error = %e, "no RTP port for the route's message");
+                self.layer.ivr_live.fetch_sub(1, Ordering::AcqRel);
+                self.layer.metrics.ivr_refused.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        };
+        self.layer.metrics.ivr_started.fetch_add(1, Ordering::Relaxed);
+        self.anchor.a_facing = SocketAddr::new(self.layer.advertised.ip(), sock.port());
+        let mut front = Front::new(ctx);
+        front.set_socket(sock);
+        front.took_over = true;
+        front.chosen = self.new.decision.municipality().cloned();
+        front.delivery = Some(Delivery::Bridge);
+        front.final_ = Some(Final::Announcement);
+        self.front = Some(Box::new(front));
+        true
+    }
+
+    /// An announcement step of the route: speak it, then end the call. `txn` is the caller's
+    /// INVITE, still unanswered when the front took over a plain bridged call.
+    pub(super) async fn front_handoff(&mut self, txn: ServerTxn, prompt: String) {
+        if self.front().phase == Phase::New {
+            let view = match InRequest::from_sip(&self.new.invite) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Parsed when the call started; cannot fail now, but never leave it unanswered.
+                    tracing::error!(call = %self.record_id, error = %e, "caller's INVITE unreadable at hand-off");
+                    let mut r = OutResponse::new(480, "Temporarily Unavailable");
+                    r.to_tag = Some(format!("{}a", self.token));
+                    self.respond(txn, &r).await;
+                    self.front().phase = Phase::Done;
+                    return self.front_finish().await;
+                }
+            };
+            self.front().handoff_prompt = Some(prompt);
+            return self.front_invite(txn, view).await;
+        }
         let f = self.front();
         if let Some(h) = f.hold.take() {
             f.socket = Some(h.finish().await.0);
@@ -1079,9 +1149,9 @@ impl CallTask {
         f.b_sock = None;
         f.after = After::Bye;
         f.final_ = Some(Final::Announcement);
-        let name = f.chosen.as_ref().map(|m| m.everyday_name.clone()).unwrap_or_default();
+        let prompt = route_message(f.chosen.as_ref(), prompt);
         f.phase = Phase::Talking;
-        self.front_say(Prompt::Calamity { name, message: Some(prompt) }, "announcement").await
+        self.front_say(prompt, "announcement").await
     }
 
     /// The machine connects a leg's media before the relay runs.
@@ -1298,7 +1368,14 @@ impl CallTask {
         rec.delivery = f.delivery;
         let outcome = match f.final_.clone().unwrap_or(Final::HungUpDuringSelection) {
             Final::HungUpDuringSelection => Outcome::CallerHungUpDuringSelection,
-            Final::Announcement => Outcome::Announcement,
+            Final::Announcement => {
+                // After route steps (a message at the end of the route): what was tried.
+                if let Some(s) = &f.summary {
+                    rec.ringing_ms = s.ringing_at.map(ms);
+                    rec.destination = s.attempts.last().map(|a| a.destination.clone());
+                }
+                Outcome::Announcement
+            }
             Final::Rejected(why) => {
                 rec.reject_reason = Some(why);
                 Outcome::Rejected
@@ -1338,7 +1415,10 @@ impl CallTask {
         if rec.ivr.is_none() && !f.messages.is_empty() {
             // A notice without a dialogue: not an IVR choice, but the record says what was said.
             let mut steps = rec.route_steps.as_array().cloned().unwrap_or_default();
-            steps.insert(0, serde_json::json!({ "label": "announcement", "result": "played", "messages": f.messages }));
+            let step = serde_json::json!({ "label": "announcement", "result": "played", "messages": f.messages });
+            // A message before the route comes first; one the route ended in comes last.
+            let at = if f.took_over { steps.len() } else { 0 };
+            steps.insert(at, step);
             rec.route_steps = serde_json::Value::Array(steps);
         }
         f.ctx.choices.finished(&rec, f.outcome.as_ref());
@@ -1373,6 +1453,13 @@ fn sipfrag_status(body: &[u8]) -> Option<u16> {
 
 fn branch_fallback(token: &str) -> String {
     format!("z9hG4bK{token}f{:08x}", rand::random::<u32>())
+}
+
+/// The prompt of a route's message step: its own text, or the standard notice that the
+/// municipality cannot be reached now when the step has none (`[trunk] route_end`).
+fn route_message(chosen: Option<&MunicipalityRef>, text: String) -> Prompt {
+    let name = chosen.map(|m| m.everyday_name.clone()).unwrap_or_default();
+    if text.trim().is_empty() { Prompt::Unreachable { name } } else { Prompt::Calamity { name, message: Some(text) } }
 }
 
 fn single_step(label: &str, destination: &str) -> RouteStep {
