@@ -5,12 +5,17 @@
 #   scripts/load/run.sh [--rate 40] [--duration 600] [--mix redirect=1]
 #                       [--stress "400 1600 3200 6400"] [--stress-step 30] [--recovery 60]
 #                       [--table 8192] [--bin PATH] [--out DIR] [--port 26060] [--skip-load]
-#                       [--portal SECONDS]
+#                       [--portal SECONDS] [--ivr 0.1] [--ivr-code 0113]
 #
 # Load phase: `--rate` calls/s for `--duration` s, split over the scenarios of `--mix`
 # (name=share; one SIPp per scenario scripts/load/<name>_uac.xml). Reports failed calls,
 # call records in the database vs calls made (after a clean SIGTERM, which flushes), RSS of
 # the server every 5 s, and latency percentiles (SIPp INVITE → final response).
+# IVR share (--ivr, of --rate; 0 = none): calls to the shared 14+ number of --ivr-code, answered
+# by the IVR (keypad menu, no speech); one SIPp caller per menu municipality with its own caller
+# number presses that municipality's digit (RFC 4733 from a pcap) during the welcome and is put
+# through to a SIPp UAS (every menu municipality bridged to it). Counted separately from the
+# call records: offered, reached the chosen municipality, the rest by outcome, records vs calls.
 # Stress phase (with --stress): a fresh server with a `--table`-sized transaction table is
 # offered each rate for `--stress-step` s with stress_uac.xml (302, or 503 that must carry
 # Retry-After), RSS sampled throughout, then `--recovery` s back at `--rate` with the strict
@@ -23,6 +28,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/load
 RATE=40 DURATION=600 MIX="redirect=1" STRESS="" STEP=30 RECOVERY=60 TABLE=8192 BIN="" OUT="" PORT=26060 SKIP_LOAD=0 PORTAL=0
+IVR=0.1 IVR_CODE=0113
 while [ $# -gt 0 ]; do
   case "$1" in
     --rate) RATE=$2; shift 2 ;;
@@ -37,12 +43,17 @@ while [ $# -gt 0 ]; do
     --port) PORT=$2; shift 2 ;;
     --skip-load) SKIP_LOAD=1; shift ;;
     --portal) PORTAL=$2; shift 2 ;;
-    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
+    --ivr) IVR=$2; shift 2 ;;
+    --ivr-code) IVR_CODE=$2; shift 2 ;;
+    -h|--help) sed -n 2,29p "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sqlite3" >&2; exit 1; }
+python3 -c "import sys; s = float(sys.argv[1]); sys.exit(0 if 0 <= s < 1 else 1)" "$IVR" 2>/dev/null \
+  || { echo "--ivr takes a share of the calls from 0 to below 1, not '$IVR'" >&2; exit 2; }
+[[ "$IVR_CODE" =~ ^0[0-9]{2,3}$ ]] || { echo "--ivr-code takes an area code such as 0113, not '$IVR_CODE'" >&2; exit 2; }
 OUT=${OUT:-$ROOT/target/load/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 if [ -z "$BIN" ]; then
@@ -52,7 +63,7 @@ fi
 SUMMARY=$OUT/summary.txt
 say() { echo "$*" | tee -a "$SUMMARY"; }
 say "veertien load test $(date -u +%FT%TZ) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX"
+say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX, IVR share $IVR on 14$IVR_CODE"
 
 # The numbers: every 14+ number the shipped plan and default settings forward to one
 # municipality by redirect, asked from the binary itself so the list follows the plan. When the
@@ -77,6 +88,38 @@ else
 fi
 say "numbers: $(wc -l < "$ALL") of $(($(wc -l < "$ROOT/data/numberplan/netnummergebieden.csv") - 1)) 14+ numbers forward to one municipality"
 
+# The IVR share: the keypad menu of the shared code as the binary decides it; every active
+# menu municipality is bridged to the SIPp UAS (its CBS code as the user part, so the records
+# show where each call went) and gets one SIPp caller, with a caller number of its own, that
+# presses its digit. The per-caller rate is in calls per 10 s so small shares still split.
+IVR_UAS_PORT=$((PORT + 320))
+IVR_CHOICES=$OUT/ivr_choices.txt   # digit cbs name caller calls_per_10s
+IVR_ON=$(python3 -c "import sys; print(1 if float(sys.argv[1]) > 0 else 0)" "$IVR")
+[ "$SKIP_LOAD" = 1 ] && IVR_ON=0
+IVR_PER10=0
+if [ "$IVR_ON" = 1 ]; then
+  "$BIN" route "14$IVR_CODE" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["decision"]
+kind = d.get("kind")
+if kind != "ask":
+    sys.exit(f"14{sys.argv[1]} is not a shared area code (decision: {kind}); --ivr-code needs one")
+for c in d["candidates"]:
+    if c.get("digit") is not None and c.get("status") == "active" and c.get("advertised"):
+        print(c["digit"], c["cbs"], c["municipality"].replace(" ", "_"))
+' "$IVR_CODE" > "$OUT/ivr_menu.txt"
+  [ -s "$OUT/ivr_menu.txt" ] || { echo "14$IVR_CODE has no active municipality in its keypad menu" >&2; exit 1; }
+  IVR_PER10=$(python3 -c "print(max(1, round($RATE * $IVR * 10)))")
+  k=$(wc -l < "$OUT/ivr_menu.txt")
+  awk -v n="$IVR_PER10" -v k="$k" '{ r = int(n / k) + (NR <= n % k ? 1 : 0); if (r > 0) printf "%s %s %s 06%08d %d\n", $1, $2, $3, NR, r }' \
+      "$OUT/ivr_menu.txt" > "$IVR_CHOICES"
+  awk -v port="$IVR_UAS_PORT" '{ print "[municipality." $2 "]\nmode = \"bridge\"\ndestination = \"sip:" $2 "@127.0.0.1:" port "\"\n" }' \
+      "$IVR_CHOICES" >> "$SETTINGS"
+  "$BIN" prompts build --dir "$OUT/prompts" --area "$IVR_CODE" > "$OUT/prompts.log" 2>&1 \
+    || { echo "prompts for $IVR_CODE could not be built:"; tail -5 "$OUT/prompts.log"; exit 1; }
+  say "IVR: 14$IVR_CODE, $IVR_PER10 calls per 10 s over $(wc -l < "$IVR_CHOICES") menu choices ($(awk '{printf "%s%s=%s", (NR > 1 ? ", " : ""), $3, $1}' "$IVR_CHOICES")), keypad only"
+fi
+
 write_config() { # $1 = file, $2 = db, $3 = transaction table size
   cat > "$1" <<TOML
 node_id = "load"
@@ -97,6 +140,16 @@ settings = "$SETTINGS"
 outbound = "127.0.0.1:$TRUNK_PORT"
 [shutdown]
 grace_secs = 5
+[ivr]
+prompts_dir = "$OUT/prompts"
+speech = false
+[rtp]
+# Above every SIPp port of this script.
+port_min = 30000
+port_max = 39999
+[health]
+# The SIPp contact centres answer INVITEs only; OPTIONS probing is tested in faults_*.rs.
+enabled = false
 TOML
 }
 
@@ -128,11 +181,13 @@ sample_rss() { # $1 = pid, $2 = file: "unix_seconds rss_kb" every 5 s
   SAMPLER=$!
 }
 
-# Runs one SIPp UAC; $1 = dir, $2 = scenario, $3 = rate, $4 = calls, $5 = local port.
+# Runs one SIPp UAC; $1 = dir, $2 = scenario, $3 = rate (calls per RP ms, default 1000), $4 = calls,
+# $5 = local port.
 run_sipp() {
   mkdir -p "$1"
+  local rp=${RP:-1000}
   (cd "$1" && sipp "127.0.0.1:$PORT" -sf "$2" -inf "${INF:-$NUMBERS}" -i 127.0.0.1 -p "$5" -mp $(($5 + 2)) \
-      -r "$3" -m "$4" -l $(( $3 * 40 + 100 )) -timeout $(( $4 / ($3 > 0 ? $3 : 1) + 90 ))s -nostdin \
+      -r "$3" -rp "$rp" ${SIPP_ARGS:-} -m "$4" -l $(( $3 * 40 + 100 )) -timeout $(( $4 * rp / 1000 / ($3 > 0 ? $3 : 1) + 90 ))s -nostdin \
       -trace_stat -stf stat.csv -fd 5 -trace_rtt -rtt_freq 1 -trace_err > sipp.out 2>&1 || true)
 }
 
@@ -147,11 +202,23 @@ print(get("TotalCallCreated"), get("SuccessfulCall(C)"), get("FailedCall(C)"))
 PY
 }
 
-percentiles() { # all *_rtt.csv under $1 → "n p50 p90 p99 p99.9 max" in ms
-  python3 - "$1" <<'PY'
+# Each SIPp run's line in the summary ($1 = label, then their directories); prints the sums
+# "calls successful failed".
+sum_parts() {
+  local label=$1 c s f tc=0 ts=0 tf=0; shift
+  for d in "$@"; do
+    read -r c s f < <(sipp_totals "$d")
+    say "  $label${d##*/}: calls $c, successful $s, failed $f" >&2
+    tc=$((tc + c)); ts=$((ts + s)); tf=$((tf + f))
+  done
+  echo "$tc $ts $tf"
+}
+
+percentiles() { # all *_rtt.csv under the directories given → "n p50 p90 p99 p99.9 max" in ms
+  python3 - "$@" <<'PY'
 import glob, sys
 v = []
-for f in glob.glob(sys.argv[1] + "/**/*_rtt.csv", recursive=True):
+for f in [f for d in sys.argv[1:] for f in glob.glob(d + "/**/*_rtt.csv", recursive=True)]:
     for line in open(f):
         p = line.strip().split(";")
         try: v.append(float(p[1]))
@@ -162,12 +229,57 @@ print(len(v), *("%.2f" % q(x) for x in (0.5, 0.9, 0.99, 0.999)), "%.2f" % (v[-1]
 PY
 }
 
-pdd() { # server-side INVITE in → final response out (ms, from the call records)
-  python3 - "$1" <<'PY'
+pdd() { # server-side INVITE in → final response out (ms, from the call records; $2 = SQL condition)
+  python3 - "$1" "${2:-1}" <<'PY'
 import sqlite3, sys
-v = sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select post_dial_delay_ms from calls where post_dial_delay_ms is not null"))
+v = sorted(r[0] for r in sqlite3.connect(sys.argv[1]).execute(f"select post_dial_delay_ms from calls where post_dial_delay_ms is not null and ({sys.argv[2]})"))
 q = lambda x: v[min(len(v) - 1, int(x * len(v)))] if v else "-"
 print(f"p50 {q(.5)}, p90 {q(.9)}, p99 {q(.99)}, p99.9 {q(.999)}, max {v[-1] if v else '-'}")
+PY
+}
+
+sipp_uas_total() { # $1 = a SIPp UAS stat file → calls it took
+  python3 -c '
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
+print(rows[-1][rows[0].index("TotalCallCreated")] if len(rows) > 1 else 0)' "$1" 2>/dev/null || echo "?"
+}
+
+# IVR calls from the records: $1 = db, $2 = choices (digit cbs name caller per10), $3 = calls
+# offered, $4 = area code. Reached = answered at the municipality whose digit the caller pressed.
+ivr_report() {
+  python3 - "$@" <<'PY'
+import collections, sqlite3, sys
+db, choices, offered, code = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+chosen = {}
+for line in open(choices):
+    digit, cbs, name, caller, _ = line.split()
+    chosen[caller[-9:]] = (cbs, name.replace("_", " "), digit, caller)
+rows = sqlite3.connect(db).execute(
+    "select caller, municipality_cbs, coalesce(outcome, 'in_progress') from calls where decision_kind = 'ask' and area_code = ?", (code,)
+).fetchall()
+reached, other, per = 0, collections.Counter(), collections.defaultdict(lambda: [0, 0])
+for caller, cbs, outcome in rows:
+    # The record keeps the number as presented or normalised (+31…): match on the subscriber part.
+    caller = "".join(ch for ch in caller if ch.isdigit())[-9:]
+    want = chosen.get(caller)
+    per[caller][0] += 1
+    if want and outcome == "answered" and cbs == want[0]:
+        reached += 1
+        per[caller][1] += 1
+    elif want and cbs and cbs != want[0]:
+        other["wrong_municipality"] += 1
+    else:
+        other[outcome] += 1
+pct = lambda a, b: "%.3f" % (100 * a / max(b, 1))
+print(f"reached the chosen municipality {reached} of {offered} offered ({pct(reached, offered)} %); "
+      f"not reached {offered - reached} ({pct(offered - reached, offered)} %) by outcome: "
+      + (" ".join(f"{k}={v}" for k, v in sorted(other.items())) or "-")
+      + (f", no record {offered - len(rows)}" if len(rows) < offered else ""))
+print(f"call records {len(rows)} vs IVR calls offered {offered}; equal: {'yes' if len(rows) == offered else 'NO'}")
+for key, (cbs, name, digit, caller) in chosen.items():
+    n, ok = per[key]
+    print(f"  key {digit} {name} ({cbs}, caller {caller}): records {n}, reached {ok}")
 PY
 }
 
@@ -190,37 +302,64 @@ if [ "$SKIP_LOAD" = 0 ]; then
         -trace_stat -stf uas_stat.csv -fd 5 > uas.out 2>&1) &
     UAS=$!
   fi
-  pids=(); names=()
+  IVR_UAS=""
+  if [ "$IVR_ON" = 1 ]; then
+    mkdir -p "$L/ivr"
+    (cd "$L/ivr" && sipp -sf "$ROOT/crates/server/tests/sipp/uas_answer.xml" -i 127.0.0.1 -p "$IVR_UAS_PORT" \
+        -mp $((IVR_UAS_PORT + 2)) -rtp_echo -nostdin -trace_stat -stf uas_stat.csv -fd 5 > uas.out 2>&1) &
+    IVR_UAS=$!
+  fi
+  pids=(); names=(); ivr_dirs=()
   lport=$((PORT + 100))
   for part in ${MIX//,/ }; do
     name=${part%%=*}; share=${part#*=}
     scen=$HERE/${name}_uac.xml
     [ -f "$scen" ] || { echo "no scenario $scen for mix part '$name'" >&2; exit 2; }
-    r=$(python3 -c "print(max(1, round($RATE * $share)))")
+    # The mix shares the rate the IVR share leaves.
+    r=$(python3 -c "print(max(1, round(($RATE - $IVR_PER10 / 10) * $share)))")
     inf=$NUMBERS; [ "$name" = bridge ] && inf=$BRIDGE_NUMBERS
     INF=$inf run_sipp "$L/$name" "$scen" "$r" $(( r * DURATION )) "$lport" & pids+=($!); names+=("$name")
     lport=$((lport + 10))
   done
+  if [ "$IVR_ON" = 1 ]; then
+    lport=$((PORT + 500))
+    while read -r digit cbs mname caller per10; do
+      d=$L/ivr/$mname; mkdir -p "$d"
+      python3 "$ROOT/scripts/bench/ivr_pcap.py" "$d/caller.pcap" --key "$digit" --hold 8000
+      printf 'SEQUENTIAL\n14%s;%s;\n' "$IVR_CODE" "$caller" > "$d/numbers.csv"
+      # -d: on the line 10 s after the answer (welcome, key, "even geduld…", the municipality).
+      RP=10000 INF=$d/numbers.csv SIPP_ARGS="-d 10000" run_sipp "$d" "$ROOT/crates/server/tests/sipp/ivr_uac_inf_play_bye.xml" \
+          "$per10" $(( per10 * DURATION / 10 )) "$lport" &
+      pids+=($!); ivr_dirs+=("$d")
+      lport=$((lport + 10))
+    done < "$IVR_CHOICES"
+  fi
   for p in "${pids[@]}"; do wait "$p"; done
   sleep 6   # one RSS sample after the load
   stop_server
   [ -n "$UAS" ] && { kill "$UAS" 2>/dev/null; wait "$UAS" 2>/dev/null || true; }
+  [ -n "$IVR_UAS" ] && { kill "$IVR_UAS" 2>/dev/null; wait "$IVR_UAS" 2>/dev/null || true; }
   kill "$SAMPLER" 2>/dev/null || true; SAMPLER=""
-  made=0; ok=0; failed=0
-  for name in "${names[@]}"; do
-    read -r c s f < <(sipp_totals "$L/$name")
-    say "  $name: calls $c, successful $s, failed $f"
-    made=$((made + c)); ok=$((ok + s)); failed=$((failed + f))
-  done
+  mix_dirs=(); for name in "${names[@]}"; do mix_dirs+=("$L/$name"); done
+  read -r made ok failed < <(sum_parts "" "${mix_dirs[@]}")
+  read -r ivr_made ivr_ok ivr_failed < <(sum_parts "ivr " "${ivr_dirs[@]}")
+  made=$((made + ivr_made)); ok=$((ok + ivr_ok)); failed=$((failed + ivr_failed))
   records=$(sqlite3 "$L/calls.db" "select count(*) from calls")
   by_outcome=$(sqlite3 "$L/calls.db" "select coalesce(outcome,'-') || '=' || count(*) from calls group by outcome" | tr '\n' ' ')
   dropped=$(shutdown_metric "$L/veertien.log" dropped || true)
-  read -r n p50 p90 p99 p999 max < <(percentiles "$L")
+  read -r n p50 p90 p99 p999 max < <(percentiles "${mix_dirs[@]}")
   read -r r0 rmax rlast rn < <(rss_summary "$L/rss.txt")
   say "LOAD calls made $made, successful $ok, failed $failed ($(python3 -c "print('%.3f' % (100 * $failed / max($made, 1)))") %)"
   say "LOAD call records $records ($by_outcome), records dropped ${dropped:-0}; equal to calls made: $([ "$records" = "$made" ] && echo yes || echo NO)"
   say "LOAD latency INVITE→final response ms at SIPp (n=$n; SIPp's clock ticks in 4 ms steps here): p50 $p50, p90 $p90, p99 $p99, p99.9 $p999, max $max"
-  say "LOAD latency in the server (call records' post-dial delay, ms): $(pdd "$L/calls.db")"
+  say "LOAD latency in the server (call records' post-dial delay, ms): $(pdd "$L/calls.db" "decision_kind <> 'ask'")"
+  if [ "$IVR_ON" = 1 ]; then
+    say "LOAD IVR calls offered $ivr_made (14$IVR_CODE, keypad), SIPp successful $ivr_ok, failed $ivr_failed"
+    ivr_report "$L/calls.db" "$IVR_CHOICES" "$ivr_made" "$IVR_CODE" | while IFS= read -r line; do say "LOAD IVR $line"; done
+    read -r n p50 p90 p99 p999 max < <(percentiles "${ivr_dirs[@]}")
+    say "LOAD IVR latency INVITE→200 (IVR answers) ms at SIPp (n=$n): p50 $p50, p90 $p90, p99 $p99, max $max; in the server: $(pdd "$L/calls.db" "decision_kind = 'ask'")"
+    say "LOAD IVR contact centre (SIPp UAS): calls $(sipp_uas_total "$L/ivr/uas_stat.csv")"
+  fi
   say "LOAD server RSS MB: start $r0, max $rmax, end $rlast ($rn samples every 5 s; $L/rss.txt)"
 fi
 
