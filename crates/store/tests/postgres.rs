@@ -154,6 +154,7 @@ async fn postgres_engine_behaves_like_sqlite() {
     common::stats_figures(&cluster.fresh_db("stats").await).await;
     let settings = cluster.fresh_db("settings").await;
     common::settings_and_audit(&settings).await;
+    common::notifications(&cluster.fresh_db("notifications").await).await;
 
     // Append-only enforced by the server, even for raw SQL.
     let mut c: sqlx::PgConnection =

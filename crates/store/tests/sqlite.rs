@@ -74,6 +74,12 @@ async fn settings_and_audit() {
 }
 
 #[tokio::test]
+async fn notifications() {
+    let (_d, store, _) = fresh().await;
+    common::notifications(&store).await;
+}
+
+#[tokio::test]
 async fn settings_survive_reopen() {
     let (_d, store, path) = fresh().await;
     let doc = serde_json::json!({"status": "active", "destinations": ["+31113249249"]});

@@ -243,3 +243,38 @@ pub async fn settings_and_audit(store: &Store) {
     assert_eq!(all[0], ev);
     assert_eq!(all.len(), 6 + 4 + 1);
 }
+
+/// Notification contacts, webhooks, the delivery log and synthetic test calls
+/// (`incidents.rs`), read back through the same row mappings on either engine.
+pub async fn notifications(s: &Store) {
+    let c = s.add_contact("gm0664", " KCC@Goes.nl ", "KCC", "beheer@goes.nl").await.unwrap();
+    assert_eq!(c.email, "kcc@goes.nl");
+    assert!(matches!(s.add_contact("GM0664", "kcc@goes.nl", "", "x").await, Err(StoreError::Conflict(_))));
+    assert!(!s.remove_contact("GM0678", c.id, "x").await.unwrap(), "another municipality's id removes nothing");
+    // Every column read back as written.
+    assert_eq!(s.contacts("GM0664").await.unwrap(), vec![c.clone()]);
+    assert_eq!(s.all_contacts().await.unwrap(), vec![c.clone()]);
+    assert!(s.remove_contact("GM0664", c.id, "x").await.unwrap());
+    assert!(s.contacts("GM0664").await.unwrap().is_empty());
+    s.set_webhook("GM0664", Some(("https://hooks.goes.nl/14", "0123456789abcdef0123")), "x").await.unwrap();
+    let hook = s.webhook("GM0664").await.unwrap().unwrap();
+    assert_eq!((hook.cbs.as_str(), hook.url.as_str(), hook.secret.as_str(), hook.updated_by.as_str()), ("GM0664", "https://hooks.goes.nl/14", "0123456789abcdef0123", "x"));
+    assert_eq!(s.all_webhooks().await.unwrap(), vec![hook]);
+    let log = s.audit_log(&Default::default()).await.unwrap();
+    assert!(log.iter().all(|e| !e.after.as_ref().is_some_and(|a| a.to_string().contains("0123456789abcdef"))), "secret leaked into the audit log");
+    s.set_webhook("GM0664", None, "x").await.unwrap();
+    assert!(s.webhook("GM0664").await.unwrap().is_none());
+    let id = s
+        .log_delivery(&NewDelivery { incident_id: Some(1), update_id: Some(1), cbs: Some("GM0664".into()), channel: "email".into(), target: "a@b.nl".into(), attempt: 1, ok: false, detail: "421".into() })
+        .await
+        .unwrap();
+    assert_eq!(s.deliveries(Some(1), 0).await.unwrap()[0].id, id);
+    assert!(s.deliveries(Some(2), 0).await.unwrap().is_empty());
+    s.set_synthetic_schedule("GM0664", Some(5), false, "x").await.unwrap();
+    assert!(s.set_synthetic_schedule("GM0664", Some(0), false, "x").await.is_err());
+    let r = NewSyntheticResult { cbs: "GM0664".into(), at_ms: 5, method: "OPTIONS".into(), target: "sip:a@127.0.0.1".into(), reachable: true, status_code: Some(200), rtt_ms: Some(3), detail: "200 OK".into(), requested_by: "schedule".into() };
+    s.record_synthetic(&r).await.unwrap();
+    let sch = s.synthetic_schedules().await.unwrap();
+    assert_eq!((sch[0].every_minutes, sch[0].last_run_ms), (5, Some(5)));
+    assert_eq!(s.synthetic_results("gm0664", 10).await.unwrap()[0].result, r);
+}
