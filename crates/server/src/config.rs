@@ -128,6 +128,13 @@ pub struct SipConfig {
     pub udp: Option<SocketAddr>,
     /// TCP listen address; port 0 picks a free port.
     pub tcp: Option<SocketAddr>,
+    /// SIP over TLS listen address (optional; needs `tls_cert` and `tls_key`). Its connections
+    /// are framed and bounded like TCP ones.
+    pub tls: Option<SocketAddr>,
+    /// PEM certificate chain of the TLS listener (leaf first).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the TLS listener (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// Number of UDP receive loops sharing the socket.
     pub udp_workers: usize,
     pub tcp_max_connections: usize,
@@ -301,6 +308,9 @@ impl Default for SipConfig {
         SipConfig {
             udp: Some(SocketAddr::from(([127, 0, 0, 1], 5060))),
             tcp: Some(SocketAddr::from(([127, 0, 0, 1], 5060))),
+            tls: None,
+            tls_cert: None,
+            tls_key: None,
             udp_workers: 2,
             tcp_max_connections: 1024,
             tcp_idle_timeout_secs: 60,
@@ -492,6 +502,9 @@ impl Config {
         }
         if s.udp_workers == 0 || s.udp_workers > 64 {
             return Err(invalid("sip.udp_workers", "must be between 1 and 64"));
+        }
+        if s.tls.is_some() && (s.tls_cert.is_none() || s.tls_key.is_none()) {
+            return Err(invalid("sip.tls", "needs sip.tls_cert and sip.tls_key (PEM files)"));
         }
         if s.tcp_max_connections == 0 {
             return Err(invalid("sip.tcp_max_connections", "must be at least 1"));

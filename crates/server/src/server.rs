@@ -42,6 +42,8 @@ pub enum ServeError {
     Signal(std::io::Error),
     #[error(transparent)]
     Ivr(#[from] crate::calls::ivr_load_error::IvrLoadError),
+    #[error("SIP TLS: {0}")]
+    Tls(String),
 }
 
 /// What the portal/API gets to work with.
@@ -70,6 +72,7 @@ pub struct Server {
     writer: Option<RecordWriter>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     stop: CancellationToken,
     tasks: JoinSet<()>,
@@ -188,7 +191,15 @@ impl Server {
             if let (Some(layer), Some(a)) = (engine.call_layer(), tcp_addr) {
                 layer.set_tcp_port(a.port());
             }
-            tasks.spawn(tcp_accept_loop(l, engine.clone(), stop.clone()));
+            tasks.spawn(tcp_accept_loop(l, None, engine.clone(), stop.clone()));
+        }
+
+        let mut tls_addr = None;
+        if let Some(addr) = config.sip.tls {
+            let acceptor = tls_acceptor(&config.sip)?;
+            let l = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what: "SIP TLS", addr, source })?;
+            tls_addr = Some(l.local_addr().map_err(|source| ServeError::Bind { what: "SIP TLS", addr, source })?);
+            tasks.spawn(tcp_accept_loop(l, Some(acceptor), engine.clone(), stop.clone()));
         }
 
         let mut http_addr = None;
@@ -204,8 +215,8 @@ impl Server {
                 }
             });
         }
-        tracing::info!(node = %config.node_id, udp = ?udp_addr, tcp = ?tcp_addr, http = ?http_addr, store = with_store, "veertien SIP service started");
-        Ok(Server { engine, store, writer, udp_addr, tcp_addr, http_addr, stop, tasks })
+        tracing::info!(node = %config.node_id, udp = ?udp_addr, tcp = ?tcp_addr, tls = ?tls_addr, http = ?http_addr, store = with_store, "veertien SIP service started");
+        Ok(Server { engine, store, writer, udp_addr, tcp_addr, tls_addr, http_addr, stop, tasks })
     }
 
     pub fn udp_addr(&self) -> Option<SocketAddr> {
@@ -214,6 +225,11 @@ impl Server {
 
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp_addr
+    }
+
+    /// The SIP TLS listener, when `[sip] tls` is set.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
@@ -381,7 +397,36 @@ async fn timer_loop(sock: Option<Arc<UdpSocket>>, engine: Arc<Engine>, stop: Can
     }
 }
 
-async fn tcp_accept_loop(listener: TcpListener, engine: Arc<Engine>, stop: CancellationToken) {
+/// The TLS server side from `[sip] tls_cert` / `tls_key` (PEM), refusing start-up with the
+/// file and the reason when they do not load.
+fn tls_acceptor(sip: &crate::config::SipConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&sip.tls_cert, &sip.tls_key) else {
+        return Err(ServeError::Tls("sip.tls needs sip.tls_cert and sip.tls_key".into()));
+    };
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())));
+    let certs = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServeError::Tls(format!("{}: {e:?}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!("{}: no PEM certificate in it", cert.display())));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| ServeError::Tls(format!("{}: {e:?}", key.display())))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// How long a TLS client may take for its handshake before the connection (and its slot) is
+/// given up: a slow or silent client must not hold a connection slot.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Accepts TCP connections (or, with `tls`, TLS over them), bounded by
+/// `sip.tcp_max_connections` per listener.
+async fn tcp_accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, engine: Arc<Engine>, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(engine.config().sip.tcp_max_connections));
     let mut conns = JoinSet::new();
     loop {
@@ -405,10 +450,24 @@ async fn tcp_accept_loop(listener: TcpListener, engine: Arc<Engine>, stop: Cance
             tracing::warn!(%peer, "TCP connection limit reached; closing new connection");
             continue;
         };
-        let (engine, stop) = (engine.clone(), stop.clone());
+        let (engine, stop, tls) = (engine.clone(), stop.clone(), tls.clone());
         conns.spawn(async move {
             let _permit = permit;
-            tcp_connection(stream, peer, engine, stop).await;
+            let _ = stream.set_nodelay(true);
+            let Some(tls) = tls else {
+                return tcp_connection(stream, peer, engine, stop).await;
+            };
+            match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    // Calls from TLS carriers are answered inline (redirect, reject, OPTIONS);
+                    // the call layer does not write to TLS connections, so it is not told
+                    // about them and their bridge decisions take the inline path.
+                    let (_keep, out_rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+                    tcp_run(stream, peer, engine, stop, out_rx).await;
+                }
+                Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+            }
         });
     }
     conns.shutdown().await;
@@ -457,20 +516,20 @@ fn tcp_dialer(engine: std::sync::Weak<Engine>, stop: CancellationToken) -> crate
                 },
             };
             tracing::debug!(%peer, "TCP connection to the destination open");
+            let _ = stream.set_nodelay(true);
             tcp_run(stream, peer, engine, stop, out_rx).await;
         });
     })
 }
 
-/// Reads and writes one SIP TCP connection until it closes, idles out or the server stops.
-async fn tcp_run(
-    mut stream: TcpStream,
+/// Reads and writes one SIP TCP (or TLS) connection until it closes, idles out or the server stops.
+async fn tcp_run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     engine: Arc<Engine>,
     stop: CancellationToken,
     mut out_rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) {
-    let _ = stream.set_nodelay(true);
     let idle = engine.config().tcp_idle_timeout();
     let mut framer = Framer::new(engine.config().sip.max_message_bytes);
     let mut buf = vec![0u8; 16 * 1024];
