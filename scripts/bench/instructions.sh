@@ -98,7 +98,7 @@ run() { # server calls
   # Kamailio's children may outlive the main process by a moment.
   sleep 2
   local total ok
-  total=$(cat "$dir"/cg.* | awk '/^(summary|totals):/ {s += $2} END {print s + 0}')
+  total=$(cat "$dir"/cg.* | awk '/^summary:/ {s += $2} END {printf "%.0f\n", s}')
   ok=$(python3 - "$dir/stat.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
@@ -125,7 +125,7 @@ for server in ("veertien", "kamailio"):
     r = sorted((x for x in rows if x["server"] == server), key=lambda x: int(x["calls"]))
     small, large = r[0], r[-1]
     d_calls = int(large["successful"]) - int(small["successful"])
-    per[server] = (int(large["instructions"]) - int(small["instructions"])) / max(d_calls, 1)
+    per[server] = (float(large["instructions"]) - float(small["instructions"])) / max(d_calls, 1)
     out.write(f"{server}\t{per[server]:.0f}\t{small['successful']}\t{large['successful']}\n")
 if len(per) == 2:
     out.write(f"ratio veertien/kamailio\t{per['veertien'] / per['kamailio']:.2f}\t\t\n")
