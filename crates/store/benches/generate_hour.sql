@@ -1,6 +1,10 @@
--- One hour of generated national traffic for the store benchmark (benches/store.rs).
--- ?1 calls in this hour, ?2 total population weight, ?3 hour index, ?4 hour start (unix ms),
--- ?5 local day, ?6 hour of week. MATERIALIZED keeps each random() drawn once per row.
+-- One hour of generated national traffic, for the store benchmark (benches/store.rs, bound
+-- parameters) and the portal's report timings (crates/web/tests/reports_perf.rs, parameters
+-- inlined for the sqlite3 shell). Temp table m (idx, cbs, area, fourteen, shared, cum): the
+-- municipality is drawn by cumulative weight `cum` (population in the benchmark; 1 each, i.e.
+-- uniform, in the report timings). ?1 calls in this hour, ?2 total weight, ?3 hour index,
+-- ?4 hour start (unix ms), ?5 local day, ?6 hour of week. MATERIALIZED keeps each random()
+-- drawn once per row.
 WITH RECURSIVE seq(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM seq WHERE x + 1 < ?1),
 r AS MATERIALIZED (
     SELECT x, abs(random()) % ?2 AS pick, abs(random()) % 1000 AS u, abs(random()) % 1000 AS v,

@@ -56,21 +56,25 @@ fn dataset(n: u64) -> PathBuf {
     let plan = veertien_core::Plan::builtin();
     let tz = veertien_core::hours::amsterdam();
     let mut sql = String::from("PRAGMA journal_mode=WAL;\nPRAGMA synchronous=OFF;\nPRAGMA cache_size=-500000;\n");
-    sql.push_str("CREATE TEMP TABLE m (idx INTEGER PRIMARY KEY, cbs TEXT, area TEXT, fourteen TEXT, shared INTEGER);\n");
+    // The store benchmark's generator draws a municipality by cumulative weight (`cum`); weight 1
+    // each gives the uniform draw this measurement wants.
+    sql.push_str("CREATE TEMP TABLE m (idx INTEGER PRIMARY KEY, cbs TEXT, area TEXT, fourteen TEXT, shared INTEGER, cum INTEGER);\n");
     let mut idx = 0;
     for a in plan.area_codes() {
         for &id in &a.municipalities {
             let m = plan.municipality(id);
             sql.push_str(&format!(
-                "INSERT INTO m VALUES ({idx}, '{}', '{}', '{}', {});\n",
+                "INSERT INTO m VALUES ({idx}, '{}', '{}', '{}', {}, {});\n",
                 m.cbs,
                 a.code,
                 a.fourteen,
-                u8::from(a.municipalities.len() > 1)
+                u8::from(a.municipalities.len() > 1),
+                idx + 1
             ));
             idx += 1;
         }
     }
+    sql.push_str("CREATE INDEX temp.m_cum ON m (cum);\n");
     let munis = idx;
     // The year up to the start of today (local), hour by hour.
     let today = jiff::Timestamp::now().to_zoned(tz.clone()).start_of_day().unwrap().timestamp().as_millisecond();
@@ -85,24 +89,18 @@ fn dataset(n: u64) -> PathBuf {
         })
         .collect();
     let total: f64 = hours.iter().map(|h| h.3).sum();
-    let template = include_str!("data/perf_hour.sql");
+    let template = include_str!("../../store/benches/generate_hour.sql");
     for (i, (t, day, how, w)) in hours.iter().enumerate() {
         let count = ((w / total) * n as f64).round() as i64;
-        if count == 0 {
-            continue;
-        }
         if i % 24 == 0 {
             sql.push_str("BEGIN;\n");
         }
-        sql.push_str(
-            &template
-                .replace("{count}", &count.to_string())
-                .replace("{munis}", &munis.to_string())
-                .replace("{hour_index}", &i.to_string())
-                .replace("{start}", &t.to_string())
-                .replace("{local_day}", &format!("'{day}'"))
-                .replace("{hour_of_week}", &how.to_string()),
-        );
+        // A quiet hour rounds to no call with a small VEERTIEN_PERF_CALLS; its day's
+        // transaction still opens and closes.
+        if count > 0 {
+            let params = [count.to_string(), munis.to_string(), i.to_string(), t.to_string(), format!("'{day}'"), how.to_string()];
+            sql.push_str(&inline_params(template, &params));
+        }
         if i % 24 == 23 {
             sql.push_str("COMMIT;\n");
         }
@@ -122,6 +120,13 @@ fn dataset(n: u64) -> PathBuf {
     eprintln!("generated {} calls in {:.0} s", String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("?"), t0.elapsed().as_secs_f64());
     std::fs::write(&done, b"").unwrap();
     db
+}
+
+/// `sql` with `?1`, `?2`, … replaced by `params` (SQL literals), for the `sqlite3` shell, which
+/// takes the script as text.
+fn inline_params(sql: &str, params: &[String]) -> String {
+    // Highest first, so `?1` never eats the start of `?10`.
+    params.iter().enumerate().rev().fold(sql.to_owned(), |s, (i, p)| s.replace(&format!("?{}", i + 1), p))
 }
 
 async fn time(app: &axum::Router, cookie: &str, uri: &str) -> (Duration, Duration, usize) {
