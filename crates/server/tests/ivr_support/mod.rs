@@ -43,11 +43,16 @@ pub fn free_media_port() -> u16 {
 
 /// Kapelle's CBS code and its keypad digit on 0113, from the routing decision itself.
 pub fn kapelle() -> (String, char) {
+    on_0113("Kapelle")
+}
+
+/// A municipality on 0113: its CBS code and keypad digit, from the routing decision itself.
+pub fn on_0113(name: &str) -> (String, char) {
     let plan = Plan::builtin();
     let d = decide(&CallInfo { dialled: "140113", caller: None }, plan, &Settings::defaults(plan), jiff::Timestamp::now());
     let Decision::Ask { candidates, .. } = d else { panic!("140113 is a shared area code: {d:?}") };
-    let c = candidates.iter().find(|c| c.municipality.name == "Kapelle").expect("Kapelle on 0113");
-    let digit = c.digit.expect("Kapelle is in the keypad menu");
+    let c = candidates.iter().find(|c| c.municipality.name == name).unwrap_or_else(|| panic!("{name} on 0113"));
+    let digit = c.digit.unwrap_or_else(|| panic!("{name} is in the keypad menu"));
     (c.municipality.cbs.clone(), char::from_digit(u32::from(digit), 10).unwrap())
 }
 
@@ -194,11 +199,16 @@ pub fn tail(text: &str, n: usize) -> String {
 /// SIPp as Kapelle's contact centre running `scenario_file` for one call (`uas_answer.xml`:
 /// answers, echoes the audio, waits for the BYE).
 pub fn kapelle_uas(scenario_file: &str) -> (Child, u16) {
+    uas(scenario_file, 1)
+}
+
+/// SIPp as a contact centre running `scenario_file` for `calls` calls.
+pub fn uas(scenario_file: &str, calls: u32) -> (Child, u16) {
     let port = free_udp_port();
     let child = Command::new("sipp")
         .args(["-sf", scenario(scenario_file).to_str().unwrap()])
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-m", "1", "-rtp_echo", "-nostdin", "-timeout", "120s", "-timeout_error"])
+        .args(["-m", &calls.to_string(), "-rtp_echo", "-nostdin", "-timeout", "120s", "-timeout_error"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -243,6 +253,34 @@ pub fn caller_with(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms
     (out.status.code().unwrap_or(-1), tail(&text, 40))
 }
 
+/// SIPp as the caller `from` on 140113 (`ivr_uac_inf_play_bye.xml`): plays `audio` from its own
+/// directory under `dir`, stays on the line for `pause_ms`, hangs up.
+pub fn caller_from(server: SocketAddr, dir: &Path, from: &str, audio: &Rtp, pause_ms: u32) -> (i32, String) {
+    let d = dir.join(format!("caller-{from}"));
+    std::fs::create_dir_all(&d).unwrap();
+    audio.write(&d.join("caller.pcap"));
+    std::fs::write(d.join("numbers.csv"), format!("SEQUENTIAL\n140113;{from};\n")).unwrap();
+    let out = Command::new("sipp")
+        .current_dir(&d)
+        .arg(server.to_string())
+        .args(["-sf", scenario("ivr_uac_inf_play_bye.xml").to_str().unwrap(), "-inf", "numbers.csv"])
+        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
+        .args(["-d", &pause_ms.to_string(), "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
+        .output()
+        .expect("sipp runs (Debian package sip-tester)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), tail(&text, 40))
+}
+
+/// The questions the dialogue asked ("Bedoelt u …?" and keypad menus), as spoken.
+pub fn questions(call: &serde_json::Value) -> Vec<String> {
+    entries(call, "prompt")
+        .into_iter()
+        .filter(|p| p["ids"].as_array().is_some_and(|ids| ids.iter().any(|i| i == "confirm" || i == "menu")))
+        .map(|p| p["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 pub fn the_call(calls: &[serde_json::Value]) -> &serde_json::Value {
     let ivr: Vec<_> = calls.iter().filter(|c| c["decision_kind"] == "ask").collect();
     assert_eq!(ivr.len(), 1, "one IVR call recorded: {calls:#?}");
@@ -278,16 +316,28 @@ pub async fn start_server(
     kapelle_uri: &str,
     settings: Option<&str>,
 ) -> (veertien_server::Server, tempfile::TempDir, SocketAddr) {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,veertien_server=debug").try_init();
     let dir = tempfile::tempdir().unwrap();
+    let (server, sip) = start_server_in(dir.path(), kapelle_uri, settings, false).await;
+    (server, dir, sip)
+}
+
+/// As [`start_server`], in `dir` (where a test may have put earlier calls in `calls.db`), with
+/// speech recognition on or off.
+pub async fn start_server_in(
+    dir: &Path,
+    kapelle_uri: &str,
+    settings: Option<&str>,
+    speech: bool,
+) -> (veertien_server::Server, SocketAddr) {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,veertien_server=debug").try_init();
     let (cbs, _) = kapelle();
-    let (text, sip) = serve_config(dir.path(), &cbs, kapelle_uri, false);
+    let (text, sip) = serve_config(dir, &cbs, kapelle_uri, speech);
     if let Some(settings) = settings {
-        std::fs::write(dir.path().join("settings.toml"), settings).unwrap();
+        std::fs::write(dir.join("settings.toml"), settings).unwrap();
     }
     let config = veertien_server::Config::parse(&text).expect("test config is valid");
     let server = veertien_server::Server::start(config, true, None).await.expect("server starts");
-    (server, dir, sip)
+    (server, sip)
 }
 
 /// Stops the server (flushing its records) and returns every call record as JSON.
