@@ -188,75 +188,136 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bridged_call_answered_audio_relayed_caller_hangs_up() {
-    let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_answer.xml", 1);
-    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
-    assert_eq!(code, 0, "caller: call answered and ended cleanly:\n{log}");
-    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "municipality: INVITE, ACK and BYE seen:\n{log}");
-    let m = ts.server.engine().metrics();
-    assert_eq!(m.bridged, 1, "{m:?}");
+/// Where the municipality's primary destination is.
+#[derive(Clone, Copy)]
+enum Primary {
+    /// A SIPp UAS running this scenario.
+    Sipp(&'static str),
+    /// Nothing listens: the INVITE gets no response at all.
+    Nobody,
+}
+use Primary::*;
+
+/// One bridged call between SIPp peers and what it must give: both peers end their scenario
+/// cleanly, the one record has this outcome, final status and route steps, and `more` holds.
+struct Case {
+    name: &'static str,
+    primary: Primary,
+    /// The overflow partner: its SIPp scenario and the no-answer time (s) before it.
+    overflow: Option<(&'static str, u16)>,
+    caller: &'static str,
+    outcome: Outcome,
+    sip_status: u16,
+    steps: &'static [(&'static str, &'static str)],
+    more: fn(&Bridged),
+}
+
+/// A finished case: the record, the municipality's CBS code and the call layer's counters.
+struct Bridged {
+    record: CallRecord,
+    cbs: String,
+    bridged: u64,
+    rtp_a_to_b: u64,
+    rtp_b_to_a: u64,
+}
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { name: "answered, audio relayed, caller hangs up", primary: Sipp("uas_answer.xml"), overflow: None, caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "answered")], more: answered_with_audio },
+    Case { name: "answered, the municipality hangs up", primary: Sipp("uas_answer_then_bye.xml"), overflow: None, caller: "bridge_uac_callee_hangs_up.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "answered")], more: answered_without_ringing },
+    Case { name: "caller cancels while the municipality rings", primary: Sipp("uas_ring_forever.xml"), overflow: None, caller: "cancel_uac.xml", outcome: Outcome::CallerHungUpWhileRinging, sip_status: 487, steps: &[("primary", "caller_hung_up")], more: rang_unanswered },
+    // INFO after 180 answered 200 (RFC 6086, early dialog); the municipality sees no INFO.
+    Case { name: "INFO while the municipality rings", primary: Sipp("uas_ring_forever.xml"), overflow: None, caller: "bridge_uac_info_while_ringing.xml", outcome: Outcome::CallerHungUpWhileRinging, sip_status: 487, steps: &[("primary", "caller_hung_up")], more: rang_unanswered },
+    Case { name: "no answer moves to the overflow partner", primary: Sipp("uas_ring_forever.xml"), overflow: Some(("uas_answer.xml", 1)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "no_answer"), ("overflow", "answered")], more: overflow_after_a_second_of_ringing },
+    Case { name: "busy moves to the overflow partner", primary: Sipp("uas_busy.xml"), overflow: Some(("uas_answer.xml", 20)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "busy"), ("overflow", "answered")], more: at_the_overflow },
+    Case { name: "a dead destination is bypassed", primary: Nobody, overflow: Some(("uas_answer.xml", 20)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "unreachable"), ("overflow", "answered")], more: bypassed_after_the_no_response_timer },
+];
+
+fn answered_with_audio(b: &Bridged) {
+    let r = &b.record;
+    assert_eq!(b.bridged, 1);
     // Audio went through the relay both ways: the caller played G.711 for 1.5 s (20 ms
     // packets) and the municipality's side echoed it.
-    let calls = &ts.server.engine().call_layer().unwrap().metrics;
-    let (a_to_b, b_to_a) = (calls.rtp_a_to_b.load(Relaxed), calls.rtp_b_to_a.load(Relaxed));
-    assert!(a_to_b >= 40 && b_to_a >= 40, "RTP relayed: caller→kcc {a_to_b}, kcc→caller {b_to_a}");
-    let recs = records(ts).await;
-    assert_eq!(recs.len(), 1);
-    let r = &recs[0];
-    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
+    assert!(b.rtp_a_to_b >= 40 && b.rtp_b_to_a >= 40, "RTP relayed: caller→kcc {}, kcc→caller {}", b.rtp_a_to_b, b.rtp_b_to_a);
     assert_eq!(r.delivery, Some(Delivery::Bridge));
-    assert_eq!(r.sip_status, Some(200));
-    assert_eq!(r.municipality_cbs.as_deref(), Some(cbs.as_str()));
+    assert_eq!(r.municipality_cbs.as_deref(), Some(b.cbs.as_str()));
     assert!(r.destination.as_deref().unwrap().starts_with("sip:kcc@127.0.0.1:"), "{r:?}");
     let (rx, ring, ans, end) = (r.received_ms, r.ringing_ms.unwrap(), r.answered_ms.unwrap(), r.ended_ms.unwrap());
     assert!(rx <= ring && ring <= ans && ans < end, "timestamps in order: {r:?}");
     // The caller played 1.5 s of audio before hanging up.
     assert!(end - ans >= 1_000, "{r:?}");
     assert_eq!(r.post_dial_delay_ms, Some(ring - rx));
-    assert_eq!(steps(r), vec![("primary".to_owned(), "answered".to_owned())]);
+}
+
+fn answered_without_ringing(b: &Bridged) {
+    assert!(b.record.answered_ms.is_some() && b.record.ringing_ms.is_none(), "answered without ringing: {:?}", b.record);
+}
+
+fn rang_unanswered(b: &Bridged) {
+    assert!(b.record.ringing_ms.is_some() && b.record.answered_ms.is_none(), "{:?}", b.record);
+}
+
+fn at_the_overflow(b: &Bridged) {
+    assert!(b.record.destination.as_deref().unwrap().starts_with("sip:overflow@"), "{:?}", b.record);
+}
+
+fn overflow_after_a_second_of_ringing(b: &Bridged) {
+    at_the_overflow(b);
+    // The primary rang for the configured second before the call moved on.
+    assert!(b.record.answered_ms.unwrap() - b.record.ringing_ms.unwrap() >= 1_000, "{:?}", b.record);
+}
+
+fn bypassed_after_the_no_response_timer(b: &Bridged) {
+    at_the_overflow(b);
+    // Bypassed after the configured 1 s without any response, not after the 32 s SIP timeout.
+    let wait = b.record.answered_ms.unwrap() - b.record.received_ms;
+    assert!((1_000..10_000).contains(&wait), "{:?}", b.record);
+}
+
+/// Runs one case end to end.
+async fn bridged(case: &Case) -> Bridged {
+    let name = case.name;
+    let (fourteen, cbs) = lone_municipality();
+    let (primary, primary_uri) = match case.primary {
+        Sipp(scenario_file) => {
+            let uas = Uas::start(scenario_file, 1);
+            let uri = uas.uri("kcc");
+            (Some(uas), uri)
+        }
+        Nobody => (None, format!("sip:kcc@127.0.0.1:{}", free_udp_port())),
+    };
+    let partner = case.overflow.map(|(scenario_file, secs)| (Uas::start(scenario_file, 1), secs));
+    let overflow = partner.as_ref().map(|(uas, secs)| (uas.uri("overflow"), *secs));
+    let ts = bridge_server(&cbs, &primary_uri, overflow.as_ref().map(|(uri, secs)| (uri.as_str(), *secs)), |_| {}).await;
+    let (udp, caller) = (ts.udp, case.caller);
+    let (code, log) = blocking(move || uac(udp, caller, &fourteen)).await;
+    assert_eq!(code, 0, "{name}: the caller's SIPp run ({caller}):\n{log}");
+    for (uas, role) in [(primary, "municipality"), (partner.map(|p| p.0), "overflow partner")] {
+        if let Some(uas) = uas {
+            let (code, log) = blocking(move || uas.finish(Duration::from_secs(10))).await;
+            assert_eq!(code, 0, "{name}: the {role}'s SIPp run:\n{log}");
+        }
+    }
+    let layer = &ts.server.engine().call_layer().unwrap().metrics;
+    let (rtp_a_to_b, rtp_b_to_a) = (layer.rtp_a_to_b.load(Relaxed), layer.rtp_b_to_a.load(Relaxed));
+    let bridged = ts.server.engine().metrics().bridged;
+    let mut recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{name}: one record: {recs:?}");
+    Bridged { record: recs.remove(0), cbs, bridged, rtp_a_to_b, rtp_b_to_a }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bridged_call_municipality_hangs_up() {
+async fn bridged_calls_between_sipp_peers() {
     let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_answer_then_bye.xml", 1);
-    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "bridge_uac_callee_hangs_up.xml", &fourteen)).await;
-    assert_eq!(code, 0, "caller receives the BYE:\n{log}");
-    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "municipality's BYE answered 200:\n{log}");
-    let recs = records(ts).await;
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
-    assert!(recs[0].answered_ms.is_some() && recs[0].ringing_ms.is_none(), "answered without ringing: {:?}", recs[0]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caller_cancels_while_municipality_rings() {
-    let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_ring_forever.xml", 1);
-    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "cancel_uac.xml", &fourteen)).await;
-    assert_eq!(code, 0, "caller: CANCEL answered 200, INVITE 487:\n{log}");
-    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "the CANCEL reached the municipality:\n{log}");
-    let recs = records(ts).await;
-    assert_eq!(recs.len(), 1);
-    let r = &recs[0];
-    assert_eq!(r.outcome, Some(Outcome::CallerHungUpWhileRinging), "{r:?}");
-    assert_eq!(r.sip_status, Some(487));
-    assert!(r.ringing_ms.is_some() && r.answered_ms.is_none());
-    assert_eq!(steps(r), vec![("primary".to_owned(), "caller_hung_up".to_owned())]);
+    for case in CASES {
+        let b = bridged(case).await;
+        let r = &b.record;
+        assert_eq!(r.outcome, Some(case.outcome), "{}: {r:?}", case.name);
+        assert_eq!(r.sip_status, Some(case.sip_status), "{}: {r:?}", case.name);
+        let want: Vec<(String, String)> = case.steps.iter().map(|(l, s)| (l.to_string(), s.to_string())).collect();
+        assert_eq!(steps(r), want, "{}: {r:?}", case.name);
+        (case.more)(&b);
+    }
 }
 
 /// Every destination busy and `[trunk] route_end = "announce"`: the route ends in its message
@@ -303,90 +364,6 @@ async fn busy_route_ends_in_the_spoken_message_then_bye() {
     assert_eq!(steps(r), vec![("primary".into(), "busy".into()), ("announcement".into(), "played".into())]);
     let message = &r.route_steps[1]["messages"][0];
     assert_eq!((message["prompt"].as_str(), message["complete"].as_bool()), (Some("unreachable"), Some(true)), "{r:?}");
-}
-
-/// A key pressed (SIP INFO) while the municipality rings: 200 to the caller (RFC 6086, early
-/// dialog), nothing for the ringing destination (its scenario expects only the CANCEL next).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn info_while_the_municipality_rings_gets_200() {
-    let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_ring_forever.xml", 1);
-    let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "bridge_uac_info_while_ringing.xml", &fourteen)).await;
-    assert_eq!(code, 0, "caller: INFO after 180 answered 200, then CANCEL/487:\n{log}");
-    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "the municipality saw INVITE then CANCEL, no INFO:\n{log}");
-    let recs = records(ts).await;
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].outcome, Some(Outcome::CallerHungUpWhileRinging), "{:?}", recs[0]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_answer_moves_to_the_overflow_partner() {
-    let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_ring_forever.xml", 1);
-    let partner = Uas::start("uas_answer.xml", 1);
-    let ts = bridge_server(&cbs, &kcc.uri("kcc"), Some((&partner.uri("overflow"), 1)), |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
-    assert_eq!(code, 0, "caller is answered by the overflow partner:\n{log}");
-    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "primary was cancelled after the no-answer time:\n{log}");
-    let (code, log) = blocking(move || partner.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "overflow partner answered:\n{log}");
-    let recs = records(ts).await;
-    assert_eq!(recs.len(), 1);
-    let r = &recs[0];
-    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
-    assert!(r.destination.as_deref().unwrap().starts_with("sip:overflow@"), "{r:?}");
-    assert_eq!(steps(r), vec![("primary".into(), "no_answer".into()), ("overflow".into(), "answered".into())]);
-    // The primary rang for the configured second before the call moved on.
-    assert!(r.answered_ms.unwrap() - r.ringing_ms.unwrap() >= 1_000, "{r:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busy_moves_to_the_overflow_partner() {
-    let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_busy.xml", 1);
-    let partner = Uas::start("uas_answer.xml", 1);
-    let ts = bridge_server(&cbs, &kcc.uri("kcc"), Some((&partner.uri("overflow"), 20)), |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
-    assert_eq!(code, 0, "{log}");
-    let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "486 was ACKed:\n{log}");
-    let (code, log) = blocking(move || partner.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "{log}");
-    let recs = records(ts).await;
-    let r = &recs[0];
-    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
-    assert_eq!(steps(r), vec![("primary".into(), "busy".into()), ("overflow".into(), "answered".into())]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_destination_is_bypassed() {
-    let _g = SERIAL.lock().await;
-    let (fourteen, cbs) = lone_municipality();
-    // Nothing listens here: the INVITE gets no response at all.
-    let dead = format!("sip:kcc@127.0.0.1:{}", free_udp_port());
-    let partner = Uas::start("uas_answer.xml", 1);
-    let ts = bridge_server(&cbs, &dead, Some((&partner.uri("overflow"), 20)), |_| {}).await;
-    let udp = ts.udp;
-    let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &fourteen)).await;
-    assert_eq!(code, 0, "{log}");
-    let (code, log) = blocking(move || partner.finish(Duration::from_secs(10))).await;
-    assert_eq!(code, 0, "{log}");
-    let recs = records(ts).await;
-    let r = &recs[0];
-    assert_eq!(r.outcome, Some(Outcome::Answered), "{r:?}");
-    assert_eq!(steps(r), vec![("primary".into(), "unreachable".into()), ("overflow".into(), "answered".into())]);
-    // Bypassed after the configured 1 s without any response, not after the 32 s SIP timeout.
-    let wait = r.answered_ms.unwrap() - r.received_ms;
-    assert!((1_000..10_000).contains(&wait), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
