@@ -53,6 +53,10 @@ enabled = false
 # Bridging only: the speech model (~260 MB once installed) plays no part.
 [ivr]
 speech = false
+# Relay ports away from the SIPp peers' signalling and media ports (25xxx).
+[rtp]
+port_min = 40000
+port_max = 59999
 TOML
 # The bridged calls' answer is SIPp's; its hold time makes the concurrency: rate × HOLD.
 sed "s/<pause milliseconds=\"2000\" \/>/<pause milliseconds=\"$HOLD\" \/>/" "$ROOT/scripts/load/bridge_uac.xml" > "$OUT/bridge_uac.xml"

@@ -134,8 +134,13 @@ pub struct CallLayer {
     call_cfg: CallConfig,
     relay_cfg: RelayConfig,
     registry: Mutex<Registry>,
-    /// Tasks alive (including finished calls still absorbing retransmissions).
+    /// Calls holding a slot of `max_calls`: from the INVITE until the call is over (both legs
+    /// ended). A finished call's task lingers up to 64*T1 to answer retransmissions, but it
+    /// no longer counts here: at 800 bridged calls/s the lingering tasks used to fill all
+    /// 20 000 slots and refuse new calls (bridge benchmark, 2026-11-23).
     tasks: AtomicUsize,
+    /// Tasks alive, lingering ones included (what message routing and shutdown look at).
+    running: AtomicUsize,
     /// Calls whose caller leg is not settled yet: what the shutdown grace period waits for.
     live: AtomicUsize,
     max_calls: usize,
@@ -222,6 +227,7 @@ impl CallLayer {
             relay_cfg: RelayConfig { media_timeout: Duration::from_secs(t.media_timeout_secs), ..RelayConfig::default() },
             registry: Mutex::new(Registry::default()),
             tasks: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             max_calls: config.sip.max_concurrent_calls,
             records,
@@ -277,6 +283,11 @@ impl CallLayer {
 
     /// Call tasks still running (settled calls linger up to 64*T1 for retransmissions).
     pub fn tasks(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Calls in progress: what `sip.max_concurrent_calls` bounds (lingering tasks excluded).
+    pub fn calls_in_progress(&self) -> usize {
         self.tasks.load(Ordering::Relaxed)
     }
 
@@ -287,7 +298,7 @@ impl CallLayer {
     }
 
     fn lookup(&self, call_id: Option<&Bytes>) -> Option<mpsc::Sender<Inbound>> {
-        if self.tasks.load(Ordering::Relaxed) == 0 {
+        if self.running.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let call_id = call_id?;
@@ -451,6 +462,7 @@ impl CallLayer {
         // Tags and B-leg Call-IDs derive from the token: unguessable, from the OS CSPRNG.
         let token = format!("v{:016x}", rand::random::<u64>());
         let (tx, rx) = mpsc::channel(INBOX);
+        self.running.fetch_add(1, Ordering::AcqRel);
         {
             let mut reg = self.registry.lock();
             reg.by_call_id.insert(call_id.clone(), tx.clone());
@@ -476,9 +488,8 @@ impl CallLayer {
             if !task.settled {
                 layer.live.fetch_sub(1, Ordering::AcqRel);
             }
-            if task.front.is_some() {
-                layer.ivr_live.fetch_sub(1, Ordering::AcqRel);
-            }
+            task.release_ivr_slot();
+            task.release_call_slot();
             let mut reg = layer.registry.lock();
             reg.by_call_id.remove(&call_id);
             reg.by_token.remove(&token);
@@ -486,7 +497,7 @@ impl CallLayer {
             if let Some(p) = tcp_peer {
                 layer.tcp_count(p, -1);
             }
-            layer.tasks.fetch_sub(1, Ordering::AcqRel);
+            layer.running.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
@@ -534,6 +545,10 @@ struct CallTask {
     /// Destinations this call reaches over TCP; `true` once counted as using the connection
     /// (which keeps it from being closed as idle).
     b_tcp: HashMap<SocketAddr, bool>,
+    /// Holds one of `sip.max_concurrent_calls` (given back when the call is over).
+    holds_call_slot: bool,
+    /// Holds one of `[ivr] max_calls` (given back when the dialogue or message is over).
+    pub(super) holds_ivr_slot: bool,
 }
 
 impl CallTask {
@@ -591,8 +606,10 @@ impl CallTask {
             timers: HashMap::new(),
             events: VecDeque::new(),
             settled: false,
+            holds_ivr_slot: front.is_some(),
             front,
             b_tcp: HashMap::new(),
+            holds_call_slot: true,
         }
     }
 
@@ -605,8 +622,18 @@ impl CallTask {
         let mut hurried = false;
         let mut notices = self.layer.health.as_ref().map(HealthMonitor::subscribe);
         loop {
+            if self.holds_ivr_slot && self.front.as_ref().is_none_or(|f| !f.in_dialogue()) {
+                self.release_ivr_slot();
+            }
             let front_done = self.front.as_ref().is_none_or(|f| f.is_done());
-            if front_done && self.call.as_ref().is_none_or(Call::is_finished) && self.table.is_empty() {
+            let call_done = self.call.as_ref().is_none_or(Call::is_finished);
+            if front_done && call_done && self.table.is_empty() {
+                break;
+            }
+            // Settled (the record is out) but not finished: the machine still waits up to 64*T1
+            // for a retransmitted 2xx of an earlier B-leg INVITE, to ACK and BYE it. The call is
+            // over for the caller and the municipality all the same.
+            if front_done && (call_done || self.settled) && self.holds_call_slot && !self.start_lingering().await {
                 break;
             }
             let deadline = self.next_deadline();
@@ -684,6 +711,40 @@ impl CallTask {
     }
 
     /// Runs table actions, machine events and machine actions until all are drained.
+    /// The call is over but its transactions still answer retransmissions (up to 64*T1):
+    /// give back the call slot and the RTP ports and shrink what is kept. False when a quarter
+    /// of `max_concurrent_calls` (at least 64) tasks linger already (each still holds tens of kB; at 1 600
+    /// bridged calls/s 64*T1 would mean 50 000 of them): this one ends now, and a late
+    /// retransmission is answered statelessly by the engine instead.
+    async fn start_lingering(&mut self) -> bool {
+        self.release_call_slot();
+        if let Some(relay) = self.relay.take() {
+            let stats = relay.stop().await;
+            self.count_rtp(&stats);
+        }
+        self.relay_events = None;
+        let layer = &self.layer;
+        if layer.running.load(Ordering::Relaxed).saturating_sub(layer.tasks.load(Ordering::Relaxed)) > (layer.max_calls / 4).max(64) {
+            return false;
+        }
+        self.table.shrink();
+        self.timers.shrink_to_fit();
+        self.events.shrink_to_fit();
+        true
+    }
+
+    fn release_call_slot(&mut self) {
+        if std::mem::take(&mut self.holds_call_slot) {
+            self.layer.tasks.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    pub(super) fn release_ivr_slot(&mut self) {
+        if std::mem::take(&mut self.holds_ivr_slot) {
+            self.layer.ivr_live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     async fn pump(&mut self) {
         loop {
             let mut progressed = false;

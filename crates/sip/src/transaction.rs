@@ -264,6 +264,18 @@ impl Table {
     pub fn config(&self) -> &Config {
         &self.cfg
     }
+
+    /// Gives back preallocated room beyond what the live transactions use: for a table that
+    /// will only see its last transactions out (a finished call absorbing retransmissions),
+    /// where the room was sized for the whole call. The bound is unchanged; new transactions
+    /// still fit up to it (allocating again).
+    pub fn shrink(&mut self) {
+        self.txs.shrink_to_fit();
+        self.index.shrink_to_fit();
+        self.acks.shrink_to_fit();
+        self.timers.shrink_to_fit();
+        self.actions.shrink_to_fit();
+    }
     /// Live transactions.
     pub fn len(&self) -> usize {
         self.txs.len()

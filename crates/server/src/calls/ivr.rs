@@ -349,6 +349,13 @@ impl Front {
         self.phase == Phase::Done
     }
 
+    /// Answering, prompting, listening or speaking a message: what `[ivr] max_calls` bounds.
+    /// Not while the caller is being transferred or bridged (or the call is ending), so a
+    /// caller talking to the municipality does not keep a new caller out of the IVR.
+    pub(super) fn in_dialogue(&self) -> bool {
+        matches!(self.phase, Phase::New | Phase::AwaitingAnswer | Phase::Talking)
+    }
+
     /// Requests and ACKs on the caller's dialog go to the machine while it puts the call
     /// through, to the front otherwise.
     pub(super) fn takes_requests(&self, machine_running: bool) -> bool {
@@ -1119,6 +1126,7 @@ impl CallTask {
         front.delivery = Some(Delivery::Bridge);
         front.final_ = Some(Final::Announcement);
         self.front = Some(Box::new(front));
+        self.holds_ivr_slot = true;
         true
     }
 
