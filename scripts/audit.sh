@@ -14,6 +14,10 @@ if ! command -v cargo-deny >/dev/null; then
   echo "audit.sh: installing cargo-deny (cargo install --debug, about 2 min on 2 cores)" >&2
   cargo install cargo-deny --locked --debug --version ^0.20
 fi
+# `--offline` below reads the whole lock file's metadata, including crates only other platforms
+# build (Windows console crates, ...) that a Linux build never downloads: fetch them first from
+# crates.io, which the build machines reach.
+cargo fetch --locked --quiet
 if timeout 120 cargo deny fetch db >/dev/null 2>&1; then
   exec cargo deny --offline check
 fi
