@@ -710,12 +710,11 @@ impl CallTask {
         }
     }
 
-    /// Runs table actions, machine events and machine actions until all are drained.
     /// The call is over but its transactions still answer retransmissions (up to 64*T1):
     /// give back the call slot and the RTP ports and shrink what is kept. False when a quarter
-    /// of `max_concurrent_calls` (at least 64) tasks linger already (each still holds tens of kB; at 1 600
-    /// bridged calls/s 64*T1 would mean 50 000 of them): this one ends now, and a late
-    /// retransmission is answered statelessly by the engine instead.
+    /// of `max_concurrent_calls` (at least 64) tasks linger already (each still holds its call
+    /// state; at 1 600 bridged calls/s 64*T1 would mean 50 000 of them): this one ends now,
+    /// and a late retransmission is answered statelessly by the engine instead.
     async fn start_lingering(&mut self) -> bool {
         self.release_call_slot();
         if let Some(relay) = self.relay.take() {
@@ -745,6 +744,7 @@ impl CallTask {
         }
     }
 
+    /// Runs table actions, machine events and machine actions until all are drained.
     async fn pump(&mut self) {
         loop {
             let mut progressed = false;
