@@ -50,6 +50,11 @@ pub struct Config {
     pub server_invite_timeout: Duration,
     /// The same for non-INVITE server transactions (the client gives up after 64*T1 anyway).
     pub server_non_invite_timeout: Duration,
+    /// Reserve room for `max_transactions` at creation, so the table never allocates under
+    /// load (the server's shared table). A table per call leaves this off: it is sized for
+    /// the busiest call but most calls use a handful of transactions, and a transaction holds
+    /// its request (over 1 KB), so reserving the bound would cost ~100 KB per call.
+    pub preallocate: bool,
 }
 
 impl Default for Config {
@@ -66,6 +71,7 @@ impl Default for Config {
             tag_seed: 0x7665_6572_7469_656e,
             server_invite_timeout: Duration::from_secs(300),
             server_non_invite_timeout: Duration::from_secs(32),
+            preallocate: true,
         }
     }
 }
@@ -247,11 +253,12 @@ impl Table {
     pub fn new(cfg: Config) -> Table {
         let n = cfg.max_transactions.max(1);
         let timer_cap = n * SLOTS + 16;
+        let (room, timer_room) = if cfg.preallocate { (n, timer_cap) } else { (0, 0) };
         Table {
-            txs: Slab::with_capacity(n),
-            index: HashMap::with_capacity(n),
-            acks: HashMap::with_capacity(n),
-            timers: BinaryHeap::with_capacity(timer_cap),
+            txs: Slab::with_capacity(room),
+            index: HashMap::with_capacity(room),
+            acks: HashMap::with_capacity(room),
+            timers: BinaryHeap::with_capacity(timer_room),
             timer_cap,
             actions: VecDeque::with_capacity(16),
             next_generation: 1,
@@ -267,7 +274,7 @@ impl Table {
 
     /// Gives back preallocated room beyond what the live transactions use: for a table that
     /// will only see its last transactions out (a finished call absorbing retransmissions),
-    /// where the room was sized for the whole call. The bound is unchanged; new transactions
+    /// where the room grew with the whole call. The bound is unchanged; new transactions
     /// still fit up to it (allocating again).
     pub fn shrink(&mut self) {
         self.txs.shrink_to_fit();
@@ -615,6 +622,29 @@ impl Table {
             self.actions.push_back(Action::TransportError { tx });
             self.terminate(tx.index as usize);
         }
+    }
+
+    /// The connection to `addr` closed or could not be opened (RFC 3261 17.1.4): every client
+    /// transaction still waiting for its final response over it fails now, with
+    /// [`Action::TransportError`], instead of waiting for Timer B/F. Transactions that already
+    /// have their final response keep running (their ACK or retransmission absorption does
+    /// not need the connection), and so do those to `addr` over UDP. Returns how many failed.
+    pub fn on_connection_lost(&mut self, addr: SocketAddr) -> usize {
+        let waiting: Vec<TxId> = self
+            .txs
+            .iter()
+            .filter(|(_, t)| {
+                t.peer.addr == addr
+                    && t.peer.transport.is_reliable()
+                    && matches!(t.kind, Kind::ClientInvite | Kind::ClientNonInvite)
+                    && matches!(t.state, State::Calling | State::Trying | State::Proceeding)
+            })
+            .map(|(i, t)| TxId { index: i as u32, generation: t.generation })
+            .collect();
+        for &tx in &waiting {
+            self.on_transport_error(tx);
+        }
+        waiting.len()
     }
 
     /// Runs every timer due at `now`.

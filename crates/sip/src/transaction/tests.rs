@@ -313,6 +313,33 @@ fn client_non_invite_over_tcp_has_no_retransmissions_and_no_wait() {
     assert!(matches!(acts.as_slice(), [Action::Response { .. }, Action::Terminated { tx: id }] if *id == tx));
 }
 
+/// A lost TCP connection fails the requests still waiting on it at once (no Timer B wait),
+/// leaves those on other peers alone, and does not touch one that already has its answer.
+#[test]
+fn lost_connection_fails_only_the_requests_still_waiting_on_it() {
+    let mut t = Table::new(Config::with_capacity(8));
+    let t0 = Instant::now();
+    let tcp = peer(Transport::Tcp);
+    let inv = request("INVITE", "z9hG4bKl1", "l1", "");
+    let waiting = t.send_request(inv, tcp, t0).unwrap();
+    let bye = request("BYE", "z9hG4bKl2", "l2", "");
+    let answered = t.send_request(bye.clone(), tcp, t0).unwrap();
+    let elsewhere = Peer { addr: "192.0.2.99:5060".parse().unwrap(), transport: Transport::Tcp };
+    let other = t.send_request(request("INVITE", "z9hG4bKl3", "l3", ""), elsewhere, t0).unwrap();
+    t.on_response(response_to(&bye, 200), tcp, t0 + ms(5));
+    drain(&mut t);
+
+    let udp_same_addr = t.send_request(request("INVITE", "z9hG4bKl4", "l4", ""), peer(Transport::Udp), t0).unwrap();
+    drain(&mut t);
+    assert_eq!(t.on_connection_lost(tcp.addr), 1);
+    assert_eq!(drain(&mut t), vec![Action::TransportError { tx: waiting }, Action::Terminated { tx: waiting }]);
+    assert!(t.state(waiting).is_none());
+    assert!(t.state(other).is_some(), "a request to another peer keeps waiting");
+    assert!(t.state(udp_same_addr).is_some(), "a request over UDP needs no connection");
+    assert!(t.state(answered).is_none(), "the answered BYE over TCP was already done");
+    assert_eq!(t.on_connection_lost(tcp.addr), 0, "nothing is failed twice");
+}
+
 #[test]
 fn cancel_matches_its_invite() {
     let mut t = Table::new(Config::with_capacity(8));
@@ -465,4 +492,16 @@ fn a_tu_that_never_answers_cannot_hold_a_slot() {
     t.on_timer(t0 + Duration::from_secs(400));
     drain(&mut t);
     assert!(t.is_empty());
+}
+
+/// A table that does not preallocate still enforces its bound (and so needs no room until
+/// transactions arrive).
+#[test]
+fn unpreallocated_table_keeps_its_bound() {
+    let mut t = Table::new(Config { preallocate: false, ..Config::with_capacity(2) });
+    let t0 = Instant::now();
+    t.send_request(request("OPTIONS", "z9hG4bKp1", "p1", ""), peer(Transport::Udp), t0).unwrap();
+    t.send_request(request("OPTIONS", "z9hG4bKp2", "p2", ""), peer(Transport::Udp), t0).unwrap();
+    assert_eq!(t.send_request(request("OPTIONS", "z9hG4bKp3", "p3", ""), peer(Transport::Udp), t0), Err(TxError::Full));
+    assert_eq!(t.len(), 2);
 }
