@@ -12,7 +12,7 @@
 //! in the task blocks the UDP loops. The registry is bounded (`sip.max_concurrent_calls`), and
 //! so is the RTP port pool: a new call beyond either is refused with 503 + Retry-After.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -68,15 +68,19 @@ pub enum StartError {
 /// A message for a call task, with where and how it came (TCP: the caller's connection).
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    Request(Request, SocketAddr, Transport),
-    Response(Response, SocketAddr, Transport),
+    // Boxed: a parsed message is over 1 KB, and a call's inbox reserves its slots up front.
+    Request(Box<Request>, SocketAddr, Transport),
+    Response(Box<Response>, SocketAddr, Transport),
+    /// A TCP connection the call uses closed or could not be opened: its requests still
+    /// waiting on it fail now (RFC 3261 17.1.4) instead of after Timer B/F.
+    ConnectionLost { peer: SocketAddr, reason: Arc<str> },
 }
 
-/// A carrier's TCP connection as the call layer sees it: where to write, and how many calls
-/// use it (the connection is not closed as idle while one does).
+/// A TCP connection as the call layer sees it: where to write, and the calls that use it (by
+/// token): it is not closed as idle while one does, and they hear when it is gone.
 struct TcpConn {
     tx: mpsc::Sender<Bytes>,
-    calls: usize,
+    users: Vec<String>,
     /// Opened by us towards a destination (counted against the outbound bound).
     outbound: bool,
 }
@@ -318,12 +322,31 @@ impl CallLayer {
 
     /// A carrier's TCP connection opened: calls arriving on it write to `tx`.
     pub fn tcp_opened(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>) {
-        self.tcp.lock().insert(peer, TcpConn { tx, calls: 0, outbound: false });
+        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false });
     }
 
+    /// A TCP connection closed (by either side, or idle).
     pub fn tcp_closed(&self, peer: SocketAddr) {
-        if self.tcp.lock().remove(&peer).is_some_and(|c| c.outbound) {
+        self.tcp_gone(peer, "connection closed");
+    }
+
+    /// Unregisters a TCP connection and tells the calls that used it, so a request waiting
+    /// on it fails at once and the call moves to its next route step.
+    pub fn tcp_gone(&self, peer: SocketAddr, reason: &str) {
+        let Some(conn) = self.tcp.lock().remove(&peer) else { return };
+        if conn.outbound {
             self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
+        }
+        if conn.users.is_empty() {
+            return;
+        }
+        let reason: Arc<str> = Arc::from(reason);
+        let reg = self.registry.lock();
+        for token in &conn.users {
+            if let Some(tx) = reg.by_token.get(token) {
+                // A full inbox: the call's own timers still end the wait.
+                let _ = tx.try_send(Inbound::ConnectionLost { peer, reason: reason.clone() });
+            }
         }
     }
 
@@ -337,31 +360,37 @@ impl CallLayer {
         self.tcp_outbound.load(Ordering::Relaxed)
     }
 
-    /// Queues bytes for a destination reached over TCP: on the open connection to it
-    /// (whoever opened it), else on a new one (the bytes wait in its outbox while it
-    /// connects). False when the queue is full or no connection may be opened.
-    fn tcp_send_or_dial(&self, peer: SocketAddr, bytes: Bytes) -> bool {
+    /// Queues bytes of call `token` for a destination reached over TCP: on the open
+    /// connection to it (whoever opened it), else on a new one (the bytes wait in its outbox
+    /// while it connects). The call is registered as a user of the connection in the same
+    /// step, so a connect that fails at once still reaches it. Why it was not sent, if not.
+    fn tcp_send_or_dial(&self, peer: SocketAddr, bytes: Bytes, token: &str) -> Result<(), &'static str> {
         let mut map = self.tcp.lock();
-        if let Some(c) = map.get(&peer) {
-            return c.tx.try_send(bytes).is_ok();
+        if let Some(c) = map.get_mut(&peer) {
+            c.tx.try_send(bytes).map_err(|_| "TCP connection to the destination has a full queue")?;
+            if !c.users.iter().any(|u| u == token) {
+                c.users.push(token.to_owned());
+            }
+            return Ok(());
         }
-        let Some(dial) = self.tcp_dialer.get() else { return false };
+        let Some(dial) = self.tcp_dialer.get() else { return Err("TCP to destinations is not available") };
         if self.tcp_outbound.fetch_add(1, Ordering::AcqRel) >= self.sip_cfg.tcp_max_connections {
             self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
-            return false;
+            return Err("no TCP connection may be opened (sip.tcp_max_connections reached)");
         }
         let (tx, rx) = mpsc::channel(TCP_OUTBOX);
-        let queued = tx.try_send(bytes).is_ok();
-        map.insert(peer, TcpConn { tx, calls: 0, outbound: true });
+        // A fresh outbox has room: the first message always fits.
+        let _ = tx.try_send(bytes);
+        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true });
         drop(map);
         self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
         dial(peer, rx);
-        queued
+        Ok(())
     }
 
     /// A call in progress uses this connection: not to be closed as idle.
     pub fn tcp_busy(&self, peer: SocketAddr) -> bool {
-        self.tcp.lock().get(&peer).is_some_and(|c| c.calls > 0)
+        self.tcp.lock().get(&peer).is_some_and(|c| !c.users.is_empty())
     }
 
     /// Whether calls can be served on this TCP connection (it is registered).
@@ -369,9 +398,19 @@ impl CallLayer {
         self.tcp_port.get().is_some() && self.tcp.lock().contains_key(&peer)
     }
 
-    fn tcp_count(&self, peer: SocketAddr, delta: isize) {
+    /// Call `token` uses the connection to `peer` (a carrier's, for a call that came on it).
+    fn tcp_use(&self, peer: SocketAddr, token: &str) {
+        if let Some(c) = self.tcp.lock().get_mut(&peer)
+            && !c.users.iter().any(|u| u == token)
+        {
+            c.users.push(token.to_owned());
+        }
+    }
+
+    /// Call `token` is over: it no longer keeps the connection to `peer` open.
+    fn tcp_release(&self, peer: SocketAddr, token: &str) {
         if let Some(c) = self.tcp.lock().get_mut(&peer) {
-            c.calls = c.calls.saturating_add_signed(delta);
+            c.users.retain(|u| u != token);
         }
     }
 
@@ -391,6 +430,8 @@ impl CallLayer {
         let call_id = match &msg {
             Inbound::Request(r, ..) => r.call_id(),
             Inbound::Response(r, ..) => r.call_id(),
+            // Sent by the layer straight to the calls that use the connection.
+            Inbound::ConnectionLost { .. } => return false,
         };
         let Some(tx) = self.lookup(call_id) else { return false };
         if tx.try_send(msg).is_err() {
@@ -475,15 +516,13 @@ impl CallLayer {
         let layer = self.clone();
         let tcp_peer = new.transport.is_reliable().then_some(new.source);
         if let Some(p) = tcp_peer {
-            self.tcp_count(p, 1);
+            self.tcp_use(p, &token);
         }
         tokio::spawn(async move {
             let mut task = CallTask::new(layer.clone(), token.clone(), record_id, new, media, front);
             task.run(rx).await;
-            for (peer, counted) in task.b_tcp.drain() {
-                if counted {
-                    layer.tcp_count(peer, -1);
-                }
+            for peer in task.b_tcp.drain() {
+                layer.tcp_release(peer, &token);
             }
             if !task.settled {
                 layer.live.fetch_sub(1, Ordering::AcqRel);
@@ -495,7 +534,7 @@ impl CallLayer {
             reg.by_token.remove(&token);
             drop(reg);
             if let Some(p) = tcp_peer {
-                layer.tcp_count(p, -1);
+                layer.tcp_release(p, &token);
             }
             layer.running.fetch_sub(1, Ordering::AcqRel);
         });
@@ -542,9 +581,14 @@ struct CallTask {
     /// The IVR in front of the bridge (IVR calls only): owns the caller's dialog until it
     /// hands the call to the machine, and again after a failed bridge (`ivr.rs`).
     front: Option<Box<ivr::Front>>,
-    /// Destinations this call reaches over TCP; `true` once counted as using the connection
-    /// (which keeps it from being closed as idle).
-    b_tcp: HashMap<SocketAddr, bool>,
+    /// Destinations this call reaches over TCP (the call is a user of each connection, which
+    /// keeps it from being closed as idle).
+    b_tcp: HashSet<SocketAddr>,
+    /// A message that could not be handed to its TCP connection, and why: the requests
+    /// waiting on that connection fail after the current action (see `pump`).
+    unsendable: Option<(SocketAddr, Arc<str>)>,
+    /// Why the last connection was lost, for the requests it failed.
+    lost_reason: Option<Arc<str>>,
     /// Holds one of `sip.max_concurrent_calls` (given back when the call is over).
     holds_call_slot: bool,
     /// Holds one of `[ivr] max_calls` (given back when the dialogue or message is over).
@@ -566,6 +610,7 @@ impl CallTask {
             trying_delay: None,
             // The call machine retransmits its own 2xx (it also needs them after Timer L).
             retransmit_2xx: false,
+            preallocate: false,
             ..txn::Config::default()
         };
         let (anchor, relay, events) = match media {
@@ -608,7 +653,9 @@ impl CallTask {
             settled: false,
             holds_ivr_slot: front.is_some(),
             front,
-            b_tcp: HashMap::new(),
+            b_tcp: HashSet::new(),
+            unsendable: None,
+            lost_reason: None,
             holds_call_slot: true,
         }
     }
@@ -641,11 +688,12 @@ impl CallTask {
             tokio::select! {
                 m = rx.recv() => match m {
                     Some(Inbound::Request(req, src, transport)) => {
-                        self.table.on_request(req, Peer { addr: src, transport }, Instant::now());
+                        self.table.on_request(*req, Peer { addr: src, transport }, Instant::now());
                     }
                     Some(Inbound::Response(resp, src, transport)) => {
-                        self.table.on_response(resp, Peer { addr: src, transport }, Instant::now());
+                        self.table.on_response(*resp, Peer { addr: src, transport }, Instant::now());
                     }
+                    Some(Inbound::ConnectionLost { peer, reason }) => self.connection_lost(peer, reason),
                     None => break,
                 },
                 _ = sleep => {
@@ -751,6 +799,9 @@ impl CallTask {
             while let Some(a) = self.table.poll_action() {
                 progressed = true;
                 self.on_table_action(a).await;
+                if let Some((peer, reason)) = self.unsendable.take() {
+                    self.connection_lost(peer, reason);
+                }
             }
             if let Some(ev) = self.events.pop_front() {
                 progressed = true;
@@ -789,28 +840,35 @@ impl CallTask {
     }
 
     async fn send_bytes(&mut self, to: Peer, bytes: &[u8]) {
-        if to.transport.is_reliable() && self.b_tcp.contains_key(&to.addr) {
+        if to.transport.is_reliable() && self.b_tcp.contains(&to.addr) {
             // A destination over TCP: its connection, opened on first use and then reused.
-            let sent = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes));
-            if sent && let Some(counted) = self.b_tcp.get_mut(&to.addr) && !*counted {
-                *counted = true;
-                self.layer.tcp_count(to.addr, 1);
-            }
-            if !sent {
-                tracing::info!(call = %self.record_id, to = %to.addr, "TCP connection to the destination refused or its queue full; message not sent");
+            if let Err(why) = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes), &self.token) {
+                tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
+                self.unsendable = Some((to.addr, Arc::from(why)));
             }
             return;
         }
         if to.transport.is_reliable() {
             // The caller's TCP connection (its writer task owns the stream).
             if !self.layer.tcp_send(to.addr, Bytes::copy_from_slice(bytes)) {
-                tracing::info!(call = %self.record_id, to = %to.addr, "TCP connection gone or its queue full; message not sent");
+                let why = "TCP connection gone or its queue full";
+                tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
+                self.unsendable = Some((to.addr, Arc::from(why)));
             }
             return;
         }
         if let Err(e) = self.layer.sock.send_to(bytes, to.addr).await {
             tracing::debug!(to = %to.addr, error = %e, "SIP send failed");
         }
+    }
+
+    /// The TCP connection to `peer` is gone (or a message could not be queued on it): the
+    /// requests waiting on it fail now, so a destination that refuses the connection is passed
+    /// at once instead of after `[trunk] no_response_ms`.
+    fn connection_lost(&mut self, peer: SocketAddr, reason: Arc<str>) {
+        tracing::info!(call = %self.record_id, %peer, %reason, "TCP connection lost");
+        self.lost_reason = Some(reason);
+        self.table.on_connection_lost(peer);
     }
 
     /// Our Contact on the caller's leg: with `;transport=tcp` when the caller came over TCP,
@@ -852,7 +910,7 @@ impl CallTask {
     /// parameter from a destination we called over TCP: its connection is reused).
     fn b_leg_tcp(&self, req: &OutRequest, hop: SocketAddr) -> bool {
         let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
-        wants_tcp(first) || (self.layer.trunk_tcp && Some(hop) == self.layer.outbound) || self.b_tcp.contains_key(&hop)
+        wants_tcp(first) || (self.layer.trunk_tcp && Some(hop) == self.layer.outbound) || self.b_tcp.contains(&hop)
     }
 
     async fn on_table_action(&mut self, a: txn::Action) {
@@ -938,7 +996,11 @@ impl CallTask {
                     return self.front_client_done(tx).await;
                 }
                 if let Some(id) = self.clients.get(&tx).copied() {
-                    self.events.push_back(Event::RequestFailed { id, reason: "no final response (timeout)".to_owned() });
+                    let reason = match (&a, &self.lost_reason) {
+                        (txn::Action::TransportError { .. }, Some(why)) => why.to_string(),
+                        _ => "no final response (timeout)".to_owned(),
+                    };
+                    self.events.push_back(Event::RequestFailed { id, reason });
                 }
             }
             txn::Action::Refused { .. } => {}
@@ -992,7 +1054,7 @@ impl CallTask {
                 };
                 let mut request = request;
                 if leg == Leg::B && hop.transport.is_reliable() {
-                    self.b_tcp.entry(hop.addr).or_insert(false);
+                    self.b_tcp.insert(hop.addr);
                     // The destination's requests in this dialog come back over TCP too.
                     if let (Some(port), Some(_)) = (self.layer.tcp_port.get(), request.contact.as_ref()) {
                         request.contact = Some(format!("sip:veertien@{}:{port};transport=tcp", host_text(self.layer.advertised.ip())));

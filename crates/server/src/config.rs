@@ -206,6 +206,11 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Bound of the in-memory record queue in front of the database writer.
     pub record_queue: usize,
+    /// How long the writer gathers records after the first of a quiet spell before one
+    /// transaction writes them all (ms). Records are journalled before they are queued, so this
+    /// only delays when a call shows in reports; longer shares each commit (and its fsync)
+    /// among more calls. 0: write each record at once.
+    pub record_batch_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -352,6 +357,7 @@ impl Default for StoreConfig {
         StoreConfig {
             path: PathBuf::from("var/veertien.db"),
             record_queue: 65_536,
+            record_batch_ms: 50,
         }
     }
 }
@@ -541,6 +547,9 @@ impl Config {
         if self.store.record_queue == 0 {
             return Err(invalid("store.record_queue", "must be at least 1"));
         }
+        if self.store.record_batch_ms > 1_000 {
+            return Err(invalid("store.record_batch_ms", "must be at most 1000 (records would show in reports late)"));
+        }
         if self.store.path.as_os_str().is_empty() {
             return Err(invalid("store.path", "must not be empty"));
         }
@@ -689,5 +698,8 @@ path = "/tmp/x.db"
         assert!(e.contains("rtp.port_min"), "{e}");
         let e = Config::parse("[sip]\nudp_workers = 0\n").unwrap_err().to_string();
         assert!(e.contains("sip.udp_workers"), "{e}");
+        let e = Config::parse("[store]\nrecord_batch_ms = 5000\n").unwrap_err().to_string();
+        assert!(e.contains("store.record_batch_ms"), "{e}");
+        assert_eq!(Config::parse("[store]\nrecord_batch_ms = 0\n").unwrap().store.record_batch_ms, 0, "0 writes at once");
     }
 }

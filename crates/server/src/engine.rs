@@ -300,7 +300,7 @@ impl Engine {
                     && trusted
                     && let Some(layer) = self.calls.get()
                 {
-                    layer.deliver(Inbound::Response(r, src, transport.sip()));
+                    layer.deliver(Inbound::Response(Box::new(r), src, transport.sip()));
                 }
                 return None;
             }
@@ -327,7 +327,7 @@ impl Engine {
                 }
                 return self.send(&req, self.rejection(&req, &rej), src, transport);
             }
-            layer.deliver(Inbound::Request(req, src, transport.sip()));
+            layer.deliver(Inbound::Request(Box::new(req), src, transport.sip()));
             return None;
         }
         self.handle_request(req, src, transport)

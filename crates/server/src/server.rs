@@ -106,7 +106,11 @@ impl Server {
                 let _ = std::fs::create_dir_all(parent);
             }
             let store = Store::open(&location).await.map_err(|source| ServeError::Store { location, source })?;
-            let writer = store.writer(WriterConfig { queue_capacity: config.store.record_queue, ..WriterConfig::default() });
+            let writer = store.writer(WriterConfig {
+                queue_capacity: config.store.record_queue,
+                batch_linger: Duration::from_millis(config.store.record_batch_ms),
+                ..WriterConfig::default()
+            });
             (Some(store), Some(writer))
         } else {
             (None, None)
@@ -499,20 +503,29 @@ async fn tcp_connection(stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>
 /// registered the connection (and its outbox, which may already hold the INVITE) before
 /// asking; this connects within `[trunk] no_response_ms` and then runs it exactly like an
 /// accepted one: same framer limits, idle timeout (not while a call uses it), outbox bound.
-/// A connection that fails is unregistered; the call's no-response timer moves it on.
+/// A connection that fails is unregistered and the calls waiting on it are told why, so they
+/// move to their next route step at once (a refused connection takes a millisecond; waiting
+/// for the no-response timer would keep the caller in silence for seconds).
 fn tcp_dialer(engine: std::sync::Weak<Engine>, stop: CancellationToken) -> crate::calls::TcpDialer {
     Box::new(move |peer, out_rx| {
         let (engine, stop) = (engine.clone(), stop.clone());
         tokio::spawn(async move {
             let Some(engine) = engine.upgrade() else { return };
-            let _registration = TcpRegistration(engine.call_layer().map(|l| (l.clone(), peer)));
+            let layer = engine.call_layer().cloned();
+            let _registration = TcpRegistration(layer.clone().map(|l| (l, peer)));
             let within = Duration::from_millis(engine.config().trunk.no_response_ms);
+            let failed = |why: String| {
+                tracing::info!(%peer, %why, "TCP connection to the destination failed");
+                if let Some(l) = &layer {
+                    l.tcp_gone(peer, &why);
+                }
+            };
             let stream = tokio::select! {
                 _ = stop.cancelled() => return,
                 r = tokio::time::timeout(within, TcpStream::connect(peer)) => match r {
                     Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return tracing::info!(%peer, error = %e, "TCP connection to the destination failed"),
-                    Err(_) => return tracing::info!(%peer, ?within, "TCP connection to the destination timed out"),
+                    Ok(Err(e)) => return failed(format!("TCP connection to the destination failed: {e}")),
+                    Err(_) => return failed(format!("TCP connection to the destination not open within {within:?}")),
                 },
             };
             tracing::debug!(%peer, "TCP connection to the destination open");

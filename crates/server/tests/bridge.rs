@@ -195,6 +195,9 @@ enum Primary {
     Sipp(&'static str),
     /// Nothing listens: the INVITE gets no response at all.
     Nobody,
+    /// Reached over TCP (`;transport=tcp`) on a port where nothing listens: the connection
+    /// is refused.
+    RefusesTcp,
 }
 use Primary::*;
 
@@ -231,6 +234,7 @@ const CASES: &[Case] = &[
     Case { name: "no answer moves to the overflow partner", primary: Sipp("uas_ring_forever.xml"), overflow: Some(("uas_answer.xml", 1)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "no_answer"), ("overflow", "answered")], more: overflow_after_a_second_of_ringing },
     Case { name: "busy moves to the overflow partner", primary: Sipp("uas_busy.xml"), overflow: Some(("uas_answer.xml", 20)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "busy"), ("overflow", "answered")], more: at_the_overflow },
     Case { name: "a dead destination is bypassed", primary: Nobody, overflow: Some(("uas_answer.xml", 20)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "unreachable"), ("overflow", "answered")], more: bypassed_after_the_no_response_timer },
+    Case { name: "a destination refusing the TCP connection is passed", primary: RefusesTcp, overflow: Some(("uas_answer.xml", 20)), caller: "bridge_uac.xml", outcome: Outcome::Answered, sip_status: 200, steps: &[("primary", "unreachable"), ("overflow", "answered")], more: passed_on_the_refused_connection },
 ];
 
 fn answered_with_audio(b: &Bridged) {
@@ -274,6 +278,14 @@ fn bypassed_after_the_no_response_timer(b: &Bridged) {
     assert!((1_000..10_000).contains(&wait), "{:?}", b.record);
 }
 
+fn passed_on_the_refused_connection(b: &Bridged) {
+    at_the_overflow(b);
+    // Passed because the connection was refused, not by the no-response timer (which the
+    // "dead destination" case shows says "no response within …").
+    let detail = b.record.route_steps[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("TCP connection to the destination failed") && detail.contains("refused"), "{:?}", b.record);
+}
+
 /// Runs one case end to end.
 async fn bridged(case: &Case) -> Bridged {
     let name = case.name;
@@ -285,6 +297,10 @@ async fn bridged(case: &Case) -> Bridged {
             (Some(uas), uri)
         }
         Nobody => (None, format!("sip:kcc@127.0.0.1:{}", free_udp_port())),
+        RefusesTcp => {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            (None, format!("sip:kcc@127.0.0.1:{closed};transport=tcp"))
+        }
     };
     let partner = case.overflow.map(|(scenario_file, secs)| (Uas::start(scenario_file, 1), secs));
     let overflow = partner.as_ref().map(|(uas, secs)| (uas.uri("overflow"), *secs));
