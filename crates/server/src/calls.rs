@@ -83,6 +83,9 @@ struct TcpConn {
     users: Vec<String>,
     /// Opened by us towards a destination (counted against the outbound bound).
     outbound: bool,
+    /// `Tcp`, or `Tls` for a carrier's connection to our TLS listener: a call only writes to a
+    /// connection of the transport its leg uses, so a TLS leg never goes out in the clear.
+    transport: Transport,
 }
 
 /// Opens a TCP connection to a destination and runs it (reader and writer, as for a
@@ -168,6 +171,8 @@ pub struct CallLayer {
     tcp: Mutex<HashMap<SocketAddr, TcpConn>>,
     /// Our TCP listening port (Contact and Via of calls over TCP).
     tcp_port: std::sync::OnceLock<u16>,
+    /// Our TLS listening port (Contact and Via of calls over TLS).
+    tls_port: std::sync::OnceLock<u16>,
     /// Connects to destinations reached over TCP (`;transport=tcp`, `[trunk] transport`).
     tcp_dialer: std::sync::OnceLock<TcpDialer>,
     /// Connections we opened, bounded by `sip.tcp_max_connections` like the accepted ones.
@@ -245,6 +250,7 @@ impl CallLayer {
             sip_cfg: config.sip.clone(),
             tcp: Mutex::new(HashMap::new()),
             tcp_port: std::sync::OnceLock::new(),
+            tls_port: std::sync::OnceLock::new(),
             tcp_dialer: std::sync::OnceLock::new(),
             tcp_outbound: AtomicUsize::new(0),
             trunk_tcp: config.trunk.transport == crate::config::TrunkTransport::Tcp,
@@ -320,9 +326,22 @@ impl CallLayer {
         let _ = self.tcp_port.set(port);
     }
 
-    /// A carrier's TCP connection opened: calls arriving on it write to `tx`.
-    pub fn tcp_opened(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>) {
-        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false });
+    /// Our TLS listening port, once bound.
+    pub fn set_tls_port(&self, port: u16) {
+        let _ = self.tls_port.set(port);
+    }
+
+    /// Our listening port for calls whose caller leg uses `transport` (TCP or TLS).
+    fn stream_port(&self, transport: Transport) -> Option<u16> {
+        match transport {
+            Transport::Tls => self.tls_port.get().copied(),
+            _ => self.tcp_port.get().copied(),
+        }
+    }
+
+    /// A carrier's TCP or TLS (`transport`) connection opened: calls arriving on it write to `tx`.
+    pub fn tcp_opened(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>, transport: Transport) {
+        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false, transport });
     }
 
     /// A TCP connection closed (by either side, or idle).
@@ -381,7 +400,7 @@ impl CallLayer {
         let (tx, rx) = mpsc::channel(TCP_OUTBOX);
         // A fresh outbox has room: the first message always fits.
         let _ = tx.try_send(bytes);
-        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true });
+        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true, transport: Transport::Tcp });
         drop(map);
         self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
         dial(peer, rx);
@@ -393,9 +412,10 @@ impl CallLayer {
         self.tcp.lock().get(&peer).is_some_and(|c| !c.users.is_empty())
     }
 
-    /// Whether calls can be served on this TCP connection (it is registered).
-    pub(crate) fn tcp_usable(&self, peer: SocketAddr) -> bool {
-        self.tcp_port.get().is_some() && self.tcp.lock().contains_key(&peer)
+    /// Whether calls can be served on this TCP or TLS connection: it is registered with that
+    /// transport, and we know the listening port our Via and Contact must name.
+    pub(crate) fn tcp_usable(&self, peer: SocketAddr, transport: Transport) -> bool {
+        self.stream_port(transport).is_some() && self.tcp.lock().get(&peer).is_some_and(|c| c.transport == transport)
     }
 
     /// Call `token` uses the connection to `peer` (a carrier's, for a call that came on it).
@@ -414,9 +434,11 @@ impl CallLayer {
         }
     }
 
-    /// Queues bytes for a TCP connection's writer; false when it is gone or its queue full.
-    fn tcp_send(&self, peer: SocketAddr, bytes: Bytes) -> bool {
-        let tx = self.tcp.lock().get(&peer).map(|c| c.tx.clone());
+    /// Queues bytes for the writer of a connection of `transport`; false when it is gone, its
+    /// queue is full, or the connection now registered for `peer` uses another transport
+    /// (a TLS leg's messages are never written to a plain TCP connection).
+    fn tcp_send(&self, peer: SocketAddr, bytes: Bytes, transport: Transport) -> bool {
+        let tx = self.tcp.lock().get(&peer).filter(|c| c.transport == transport).map(|c| c.tx.clone());
         tx.is_some_and(|tx| tx.try_send(bytes).is_ok())
     }
 
@@ -840,7 +862,7 @@ impl CallTask {
     }
 
     async fn send_bytes(&mut self, to: Peer, bytes: &[u8]) {
-        if to.transport.is_reliable() && self.b_tcp.contains(&to.addr) {
+        if to.transport == Transport::Tcp && self.b_tcp.contains(&to.addr) {
             // A destination over TCP: its connection, opened on first use and then reused.
             if let Err(why) = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes), &self.token) {
                 tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
@@ -849,9 +871,13 @@ impl CallTask {
             return;
         }
         if to.transport.is_reliable() {
-            // The caller's TCP connection (its writer task owns the stream).
-            if !self.layer.tcp_send(to.addr, Bytes::copy_from_slice(bytes)) {
-                let why = "TCP connection gone or its queue full";
+            // The caller's TCP or TLS connection (its writer task owns the stream).
+            if !self.layer.tcp_send(to.addr, Bytes::copy_from_slice(bytes), to.transport) {
+                let why = if to.transport == Transport::Tls {
+                    "TLS connection gone or its queue full"
+                } else {
+                    "TCP connection gone or its queue full"
+                };
                 tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
                 self.unsendable = Some((to.addr, Arc::from(why)));
             }
@@ -871,11 +897,19 @@ impl CallTask {
         self.table.on_connection_lost(peer);
     }
 
-    /// Our Contact on the caller's leg: with `;transport=tcp` when the caller came over TCP,
-    /// so its in-dialog requests keep using TCP.
+    /// Our Contact on the caller's leg: with `;transport=tcp` when the caller came over TCP
+    /// and `;transport=tls` (our TLS port) over TLS, so its in-dialog requests keep using it.
+    ///
+    /// TLS: `sip:` with `transport=tls` (RFC 3261 19.1.1, 26.2), not `sips:`. RFC 5630
+    /// deprecates the parameter in favour of `sips:`, but a `sips:` Contact promises TLS on
+    /// every hop to the end (RFC 3261 26.2.2, RFC 5630 3.1.2), and the municipality's leg of
+    /// a bridged call may be UDP or TCP. What we can promise is TLS on the caller's own hop,
+    /// which is what `transport=tls` asks for.
     pub(crate) fn a_contact(&self) -> String {
-        match (self.new.transport.is_reliable(), self.layer.tcp_port.get()) {
-            (true, Some(port)) => format!("sip:veertien@{}:{port};transport=tcp", host_text(self.layer.advertised.ip())),
+        let host = host_text(self.layer.advertised.ip());
+        match (self.new.transport, self.layer.stream_port(self.new.transport)) {
+            (Transport::Tls, Some(port)) => format!("sip:veertien@{host}:{port};transport=tls"),
+            (Transport::Tcp, Some(port)) => format!("sip:veertien@{host}:{port};transport=tcp"),
             _ => self.layer.call_cfg.a_contact.clone(),
         }
     }
@@ -885,13 +919,14 @@ impl CallTask {
         CallConfig { a_contact: self.a_contact(), ..self.layer.call_cfg.clone() }
     }
 
-    /// Via and next hop of a request we send on `leg`. The caller's leg over TCP always uses
-    /// the caller's own connection (a carrier's Contact need not accept connections); else
-    /// UDP to [`CallTask::next_hop`].
+    /// Via and next hop of a request we send on `leg`. The caller's leg over TCP or TLS always
+    /// uses the caller's own connection (a carrier's Contact need not accept connections, and
+    /// a new connection would lose TLS's authentication of the carrier); else UDP to
+    /// [`CallTask::next_hop`].
     pub(crate) fn route_request(&self, leg: Leg, req: &OutRequest, branch: String) -> Option<(ViaSpec, Peer)> {
         let host = host_text(self.layer.advertised.ip());
         if leg == Leg::A && self.new.transport.is_reliable() {
-            let via = ViaSpec { transport: self.new.transport, host, port: self.layer.tcp_port.get().copied(), branch };
+            let via = ViaSpec { transport: self.new.transport, host, port: self.layer.stream_port(self.new.transport), branch };
             return Some((via, Peer { addr: self.new.source, transport: self.new.transport }));
         }
         let hop = self.next_hop(leg, req)?;

@@ -74,6 +74,9 @@ pub struct MetricsSnapshot {
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP under TLS (`[sip] tls`): framed and answered like TCP, but the calls arriving on it
+    /// keep TLS on the caller's leg, so the call layer must be told.
+    Tls,
 }
 
 impl Transport {
@@ -81,11 +84,12 @@ impl Transport {
         match self {
             Transport::Udp => veertien_sip::Transport::Udp,
             Transport::Tcp => veertien_sip::Transport::Tcp,
+            Transport::Tls => veertien_sip::Transport::Tls,
         }
     }
 }
 
-/// A message to send. On TCP the target is ignored: the answer goes back on the connection.
+/// A message to send. On TCP and TLS the target is ignored: the answer goes back on the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub target: SocketAddr,
@@ -337,7 +341,7 @@ impl Engine {
         let target = match transport {
             Transport::Udp if self.config.sip.respond_to_source => src,
             Transport::Udp => response_target(resp.top_via()?, src)?,
-            Transport::Tcp => src,
+            Transport::Tcp | Transport::Tls => src,
         };
         Some(Outgoing { target, bytes: resp.to_bytes() })
     }
@@ -439,8 +443,9 @@ impl Engine {
         let decided_ms = jiff::Timestamp::now().as_millisecond();
         // Calls that need a voice (a question, a notice, a message before the bridge) go to
         // the IVR; plain bridge decisions to the B2BUA; the rest stays on the inline path.
-        // Over TCP the call keeps using the caller's connection (registered by its reader).
-        let layer = self.calls.get().filter(|l| transport == Transport::Udp || l.tcp_usable(src));
+        // Over TCP or TLS the call keeps using the caller's connection (registered by its
+        // reader, with its transport: a TLS caller's leg never falls back to plain TCP).
+        let layer = self.calls.get().filter(|l| transport == Transport::Udp || l.tcp_usable(src, transport.sip()));
         let ivr = layer.filter(|l| l.ivr().is_some());
         let route_call = match &decision {
             Decision::Ask { .. } | Decision::Announce { forward_to: None, .. } if ivr.is_some() => Some(true),
@@ -597,7 +602,7 @@ impl Engine {
         match transport {
             Transport::Udp if self.config.sip.respond_to_source => Some(src),
             Transport::Udp => response_target(req.top_via()?, src),
-            Transport::Tcp => Some(src),
+            Transport::Tcp | Transport::Tls => Some(src),
         }
     }
 

@@ -203,6 +203,9 @@ impl Server {
             let acceptor = tls_acceptor(&config.sip)?;
             let l = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { what: "SIP TLS", addr, source })?;
             tls_addr = Some(l.local_addr().map_err(|source| ServeError::Bind { what: "SIP TLS", addr, source })?);
+            if let (Some(layer), Some(a)) = (engine.call_layer(), tls_addr) {
+                layer.set_tls_port(a.port());
+            }
             tasks.spawn(tcp_accept_loop(l, Some(acceptor), engine.clone(), stop.clone()));
         }
 
@@ -459,16 +462,10 @@ async fn tcp_accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcc
             let _permit = permit;
             let _ = stream.set_nodelay(true);
             let Some(tls) = tls else {
-                return tcp_connection(stream, peer, engine, stop).await;
+                return tcp_connection(stream, peer, engine, stop, Transport::Tcp).await;
             };
             match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    // Calls from TLS carriers are answered inline (redirect, reject, OPTIONS);
-                    // the call layer does not write to TLS connections, so it is not told
-                    // about them and their bridge decisions take the inline path.
-                    let (_keep, out_rx) = tokio::sync::mpsc::channel::<Bytes>(1);
-                    tcp_run(stream, peer, engine, stop, out_rx).await;
-                }
+                Ok(Ok(stream)) => tcp_connection(stream, peer, engine, stop, Transport::Tls).await,
                 Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
             }
@@ -488,15 +485,22 @@ impl Drop for TcpRegistration {
     }
 }
 
-async fn tcp_connection(stream: TcpStream, peer: SocketAddr, engine: Arc<Engine>, stop: CancellationToken) {
+/// A carrier's connection, plain TCP or (after the handshake) TLS.
+async fn tcp_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
+    peer: SocketAddr,
+    engine: Arc<Engine>,
+    stop: CancellationToken,
+    transport: Transport,
+) {
     // Calls that arrive on this connection answer and send their in-dialog requests on it:
-    // their tasks queue bytes here and this task writes them.
+    // their tasks queue bytes here and this task writes them (through TLS when it is TLS).
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(crate::calls::TCP_OUTBOX);
     let _registration = TcpRegistration(engine.call_layer().map(|l| {
-        l.tcp_opened(peer, out_tx);
+        l.tcp_opened(peer, out_tx, transport.sip());
         (l.clone(), peer)
     }));
-    tcp_run(stream, peer, engine, stop, out_rx).await;
+    tcp_run(stream, peer, engine, stop, out_rx, transport).await;
 }
 
 /// Opens the connections bridged calls need towards destinations over TCP. The call layer
@@ -530,7 +534,7 @@ fn tcp_dialer(engine: std::sync::Weak<Engine>, stop: CancellationToken) -> crate
             };
             tracing::debug!(%peer, "TCP connection to the destination open");
             let _ = stream.set_nodelay(true);
-            tcp_run(stream, peer, engine, stop, out_rx).await;
+            tcp_run(stream, peer, engine, stop, out_rx, Transport::Tcp).await;
         });
     })
 }
@@ -542,6 +546,7 @@ async fn tcp_run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     engine: Arc<Engine>,
     stop: CancellationToken,
     mut out_rx: tokio::sync::mpsc::Receiver<Bytes>,
+    transport: Transport,
 ) {
     let idle = engine.config().tcp_idle_timeout();
     let mut framer = Framer::new(engine.config().sip.max_message_bytes);
@@ -569,7 +574,7 @@ async fn tcp_run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         loop {
             match framer.next_message() {
                 Ok(Some(msg)) => {
-                    if let Some(out) = engine.handle_message(msg, peer, Transport::Tcp)
+                    if let Some(out) = engine.handle_message(msg, peer, transport)
                         && stream.write_all(&out.bytes).await.is_err()
                     {
                         return;
@@ -578,7 +583,7 @@ async fn tcp_run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 Ok(None) => break,
                 Err(FrameError::Unparseable { error, bytes }) => {
                     // Framed, so the stream is still in sync: 400 (never for an ACK), read on.
-                    if let Some(out) = engine.handle_unparsed(&bytes, &error, peer, Transport::Tcp)
+                    if let Some(out) = engine.handle_unparsed(&bytes, &error, peer, transport)
                         && stream.write_all(&out.bytes).await.is_err()
                     {
                         return;

@@ -1,17 +1,29 @@
 //! SIP over TLS (`[sip] tls`, optional in issue 3): a real TLS client (tokio-rustls, trusting
 //! only the test's self-signed certificate from rcgen) talks to the in-process server. SIPp on
-//! this machine is built without TLS (`-t l1` is not offered), hence the Rust client.
+//! this machine is built without TLS (`-t l1` is not offered), hence the Rust client. Calls
+//! from it are bridged to (and, after the IVR, put through to) a SIPp UAS over UDP playing the
+//! municipality; the caller's leg must stay on its TLS connection throughout.
 
 mod support;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use veertien_sip::{Message, Response, tcp::Framer};
+use veertien_core::{CallInfo, Decision, Plan, Settings, decide};
+use veertien_sip::{Message, Method, Request, Response, Transport, tcp::Framer};
+use veertien_store::{CallFilter, CallRecord, Delivery, Outcome, Store};
+
+/// SIPp and the RTP port range: one call test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A self-signed certificate for `localhost`, written as PEM files: (cert path, key path, DER).
 fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, CertificateDer<'static>) {
@@ -26,16 +38,34 @@ fn tls_request(method: &str, uri: &str, branch: &str) -> String {
     request(method, uri, branch, &format!("tls-{branch}"), 5061).replace("SIP/2.0/UDP", "SIP/2.0/TLS")
 }
 
-async fn next_response<S: AsyncReadExt + Unpin>(stream: &mut S, framer: &mut Framer) -> Response {
+async fn next_message<S: AsyncReadExt + Unpin>(stream: &mut S, framer: &mut Framer, within: Duration) -> Message {
     let mut buf = [0u8; 8192];
     loop {
-        if let Some(Message::Response(r)) = framer.next_message().expect("the server's messages frame and parse") {
-            return r;
+        if let Some(m) = framer.next_message().expect("the server's messages frame and parse") {
+            return m;
         }
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.expect("a response within 5 s").unwrap();
+        let n = tokio::time::timeout(within, stream.read(&mut buf)).await.expect("a message from the server in time").unwrap();
         assert!(n > 0, "the server closed the TLS connection");
         framer.push(&buf[..n]).unwrap();
     }
+}
+
+async fn next_response<S: AsyncReadExt + Unpin>(stream: &mut S, framer: &mut Framer) -> Response {
+    loop {
+        if let Message::Response(r) = next_message(stream, framer, Duration::from_secs(5)).await {
+            return r;
+        }
+    }
+}
+
+/// A TLS connection to the server, trusting only `der`.
+async fn connect(addr: SocketAddr, der: CertificateDer<'static>) -> TlsStream<TcpStream> {
+    let mut roots = RootCertStore::empty();
+    roots.add(der).unwrap();
+    let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.expect("handshake with our certificate")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,13 +79,7 @@ async fn sip_over_tls_with_a_self_signed_certificate() {
     })
     .await;
     let addr = ts.server.tls_addr().expect("TLS listener bound");
-
-    let mut roots = RootCertStore::empty();
-    roots.add(der).unwrap();
-    let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.expect("handshake with our certificate");
+    let mut tls = connect(addr, der).await;
     let mut framer = Framer::new(65_535);
 
     // OPTIONS: 200 with Allow, on the same connection.
@@ -102,4 +126,402 @@ async fn an_unreadable_certificate_stops_start_up_with_the_file_named() {
     c.sip.tls_key = Some(missing.clone());
     let e = veertien_server::Server::start(c, false, None).await.err().expect("start-up refused").to_string();
     assert!(e.contains("missing.crt"), "{e}");
+}
+
+// ---- calls over TLS ------------------------------------------------------------------------
+
+fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An even free port whose next three are free too (SIPp's RTP, RTCP, video).
+fn free_media_port() -> u16 {
+    loop {
+        let p = free_udp_port() & !1;
+        if p < 60_000 && (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
+            return p;
+        }
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+/// A SIPp UAS over UDP playing the municipality's contact centre for one call.
+struct Uas {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl Uas {
+    fn start(scenario_file: &str) -> Uas {
+        let port = free_udp_port();
+        let child = Command::new("sipp")
+            .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
+            .args(["-m", "1", "-rtp_echo", "-nostdin", "-timeout", "60s", "-timeout_error"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sipp runs (install the Debian package sip-tester)");
+        Uas { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+
+    fn uri(&self, user: &str) -> String {
+        format!("sip:{user}@{}", self.addr)
+    }
+
+    /// Waits for SIPp to finish its call: (exit code, output tail).
+    fn finish(mut self, within: Duration) -> (i32, String) {
+        let until = std::time::Instant::now() + within;
+        let mut child = self.child.take().unwrap();
+        let timed_out = loop {
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            if std::time::Instant::now() > until {
+                let _ = child.kill();
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        if timed_out { (-2, format!("SIPp did not finish in time\n{tail}")) } else { (out.status.code().unwrap_or(-1), tail) }
+    }
+}
+
+impl Drop for Uas {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A port bound for both UDP and TCP that the caller names in its Via sent-by and Contact. A
+/// server falling back from TLS would answer or send there (RFC 3261 18.2.2 sends responses
+/// to the sent-by when the connection is gone; in-dialog requests go to the Contact), so
+/// nothing may ever arrive on it.
+struct Watch {
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+    port: u16,
+}
+
+impl Watch {
+    fn bind() -> Watch {
+        loop {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = udp.local_addr().unwrap().port();
+            if let Ok(tcp) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                return Watch { udp, tcp, port };
+            }
+        }
+    }
+
+    fn assert_untouched(&self) {
+        self.udp.set_nonblocking(true).unwrap();
+        self.tcp.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 2048];
+        match self.udp.recv_from(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("something of the TLS call came over UDP: {other:?} {}", String::from_utf8_lossy(&buf)),
+        }
+        match self.tcp.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("the server opened a plain TCP connection for the TLS call: {other:?}"),
+        }
+    }
+}
+
+/// The carrier's side of one call over its TLS connection, built by hand so every header the
+/// server sends can be checked.
+struct TlsCaller {
+    tls: TlsStream<TcpStream>,
+    framer: Framer,
+    call_id: String,
+    tag: String,
+    /// Where our Via and Contact point (a [`Watch`] port).
+    sent_by: u16,
+    to_tag: String,
+    /// The server's Contact from its 200: the Request-URI of our in-dialog requests.
+    remote_target: String,
+    cseq: u32,
+    branches: u32,
+}
+
+impl TlsCaller {
+    fn new(tls: TlsStream<TcpStream>, sent_by: u16) -> TlsCaller {
+        let n = fastrand::u64(..);
+        TlsCaller {
+            tls,
+            framer: Framer::new(65_535),
+            call_id: format!("tls-call-{n:x}"),
+            tag: format!("c{n:x}"),
+            sent_by,
+            to_tag: String::new(),
+            remote_target: String::new(),
+            cseq: 1,
+            branches: 0,
+        }
+    }
+
+    async fn send(&mut self, text: String) {
+        self.tls.write_all(text.as_bytes()).await.unwrap();
+    }
+
+    fn headers(&mut self, method: &str, uri: &str, cseq: u32, to: &str) -> String {
+        self.branches += 1;
+        format!(
+            "{method} {uri} SIP/2.0\r\n\
+             Via: SIP/2.0/TLS 127.0.0.1:{port};branch=z9hG4bK-{tag}-{b}\r\n\
+             Max-Forwards: 70\r\n\
+             From: \"Beller\" <sip:0612345678@127.0.0.1>;tag={tag}\r\n\
+             To: {to}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:0612345678@127.0.0.1:{port};transport=tls>\r\n",
+            port = self.sent_by,
+            tag = self.tag,
+            b = self.branches,
+            call_id = self.call_id,
+        )
+    }
+
+    /// INVITE with an SDP offer (PCMU, telephone-event) for RTP at `rtp_port`.
+    async fn invite(&mut self, number: &str, rtp_port: u16) {
+        let sdp = format!(
+            "v=0\r\no=beller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+        );
+        let uri = format!("sip:{number}@127.0.0.1");
+        let mut m = self.headers("INVITE", &uri, 1, &format!("<{uri}>"));
+        m.push_str(&format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len()));
+        self.send(m).await;
+    }
+
+    /// The final response to the INVITE (provisional ones skipped).
+    async fn invite_answered(&mut self, within: Duration) -> Response {
+        loop {
+            match next_message(&mut self.tls, &mut self.framer, within).await {
+                Message::Response(r) if r.status() >= 200 => {
+                    if r.status() == 200 {
+                        self.to_tag = to_tag(&r);
+                        let contact = header(&r, "Contact").unwrap_or_default();
+                        self.remote_target = contact.trim().trim_start_matches('<').split('>').next().unwrap_or_default().to_owned();
+                    }
+                    return r;
+                }
+                Message::Response(_) => {}
+                Message::Request(q) => panic!("a request before the INVITE was answered: {q:?}"),
+            }
+        }
+    }
+
+    fn dialog_to(&self) -> String {
+        format!("<sip:x@127.0.0.1>;tag={}", self.to_tag)
+    }
+
+    async fn ack(&mut self) {
+        let (uri, to) = (self.remote_target.clone(), self.dialog_to());
+        let mut m = self.headers("ACK", &uri, 1, &to);
+        m.push_str("Content-Length: 0\r\n\r\n");
+        self.send(m).await;
+    }
+
+    /// A key by SIP INFO (application/dtmf-relay); its response (retransmitted 200s to the
+    /// INVITE skipped).
+    async fn key_by_info(&mut self, digit: char) -> Response {
+        self.cseq += 1;
+        let (uri, to, cseq) = (self.remote_target.clone(), self.dialog_to(), self.cseq);
+        let body = format!("Signal={digit}\r\nDuration=160\r\n");
+        let mut m = self.headers("INFO", &uri, cseq, &to);
+        m.push_str(&format!("Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+        self.send(m).await;
+        loop {
+            match next_message(&mut self.tls, &mut self.framer, Duration::from_secs(5)).await {
+                Message::Response(r) if r.cseq().is_some_and(|c| c.seq == cseq) && r.status() >= 200 => return r,
+                Message::Response(_) => {}
+                Message::Request(q) => panic!("a request while our INFO was pending: {q:?}"),
+            }
+        }
+    }
+
+    /// The server's BYE, answered 200 on this connection.
+    async fn bye_answered(&mut self, within: Duration) -> Request {
+        loop {
+            match next_message(&mut self.tls, &mut self.framer, within).await {
+                Message::Request(q) if *q.method() == Method::Bye => {
+                    let ok = Response::builder(&q, 200).build();
+                    self.tls.write_all(&ok.to_bytes()).await.unwrap();
+                    return q;
+                }
+                Message::Request(q) => panic!("an unexpected request on the caller's leg: {q:?}"),
+                Message::Response(_) => {}
+            }
+        }
+    }
+}
+
+/// A municipality alone on its area code (no question asked): its 14+ number and CBS code.
+fn lone_municipality() -> (String, String) {
+    let plan = Plan::builtin();
+    let a = plan
+        .area_codes()
+        .iter()
+        .filter(|a| a.municipalities.len() == 1)
+        .find(|a| a.code == "020")
+        .or_else(|| plan.area_codes().iter().find(|a| a.municipalities.len() == 1))
+        .expect("the plan has area codes with one municipality");
+    (a.fourteen.clone(), plan.municipality(a.municipalities[0]).cbs.clone())
+}
+
+/// Kapelle on the shared area code 0113: its CBS code and keypad digit, from the decision.
+fn kapelle() -> (String, char) {
+    let plan = Plan::builtin();
+    let d = decide(&CallInfo { dialled: "140113", caller: None }, plan, &Settings::defaults(plan), jiff::Timestamp::now());
+    let Decision::Ask { candidates, .. } = d else { panic!("140113 is a shared area code: {d:?}") };
+    let c = candidates.iter().find(|c| c.municipality.name == "Kapelle").expect("Kapelle on 0113");
+    let digit = c.digit.expect("Kapelle is in the keypad menu");
+    (c.municipality.cbs.clone(), char::from_digit(u32::from(digit), 10).unwrap())
+}
+
+/// A server with a TLS listener whose settings bridge `cbs` to the SIPp UAS `kcc`: (server,
+/// the certificate to trust).
+async fn tls_bridge_server(cbs: &str, kcc: &Uas) -> (TestServer, CertificateDer<'static>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = self_signed(dir.path());
+    let settings = dir.path().join("settings.toml");
+    let toml = format!("[municipality.{cbs}]\nmode = \"bridge\"\ndestination = \"{}\"\n", kcc.uri("kcc"));
+    Settings::from_toml_str(&toml, Plan::builtin()).expect("test settings are valid");
+    std::fs::write(&settings, toml).unwrap();
+    let outbound = kcc.addr;
+    let ts = TestServer::start_in(dir, |c| {
+        c.sip.tls = Some("127.0.0.1:0".parse().unwrap());
+        c.sip.tls_cert = Some(cert.clone());
+        c.sip.tls_key = Some(key.clone());
+        c.plan.settings = Some(settings.clone());
+        c.trunk.outbound = Some(outbound);
+        c.trunk.no_response_ms = 1_000;
+        // SIPp does not expect OPTIONS probes.
+        c.health.enabled = false;
+        c.rtp.port_min = 32_000;
+        c.rtp.port_max = 32_099;
+    })
+    .await;
+    (ts, der)
+}
+
+async fn records(ts: TestServer) -> Vec<CallRecord> {
+    let db = ts.db_path();
+    let report = ts.server.shutdown().await;
+    assert_eq!(report.metrics.live_calls, 0, "no call left over: {:?}", report.metrics);
+    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap()
+}
+
+/// What every message of the caller's leg must say: our TLS listener, over TLS.
+fn assert_tls_contact(r: &Response, tls_port: u16) {
+    assert_eq!(
+        header(r, "Contact").as_deref(),
+        Some(format!("<sip:veertien@127.0.0.1:{tls_port};transport=tls>").as_str()),
+        "our Contact on the TLS leg names the TLS listener with transport=tls: {r:?}"
+    );
+}
+
+fn assert_tls_via(bye: &Request, tls_port: u16) {
+    let via = bye.top_via().expect("our BYE has a Via");
+    assert_eq!(via.transport, Transport::Tls, "our Via on the caller's leg says TLS: {bye:?}");
+    assert_eq!((&via.host[..], via.port), (&b"127.0.0.1"[..], Some(tls_port)), "our Via names the TLS listener: {bye:?}");
+}
+
+/// A bridged call from a carrier on TLS: the INVITE (with SDP) on its connection, answered
+/// through the bridge by the municipality (SIPp over UDP), ACK; the municipality hangs up, so
+/// our BYE must reach the caller on its TLS connection (Via `SIP/2.0/TLS`, our TLS port), and
+/// the caller's 200 to it ends the call. Before, such an INVITE was redirected with a 302.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_call_from_a_tls_carrier_hung_up_by_the_municipality() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc = Uas::start("uas_answer_then_bye.xml");
+    let (ts, der) = tls_bridge_server(&cbs, &kcc).await;
+    let tls_addr = ts.server.tls_addr().unwrap();
+    let watch = Watch::bind();
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut caller = TlsCaller::new(connect(tls_addr, der).await, watch.port);
+
+    caller.invite(&fourteen, rtp.local_addr().unwrap().port()).await;
+    let ok = caller.invite_answered(Duration::from_secs(10)).await;
+    assert_eq!(ok.status(), 200, "answered through the bridge, not redirected: {ok:?}");
+    assert!(String::from_utf8_lossy(ok.body()).contains("m=audio"), "the answer carries SDP: {ok:?}");
+    assert_tls_contact(&ok, tls_addr.port());
+    caller.ack().await;
+
+    let bye = caller.bye_answered(Duration::from_secs(10)).await;
+    assert_tls_via(&bye, tls_addr.port());
+    let (code, log) = tokio::task::spawn_blocking(move || kcc.finish(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, 0, "municipality: INVITE answered, ACK seen, its BYE answered 200:\n{log}");
+    watch.assert_untouched();
+
+    let m = ts.server.engine().metrics();
+    assert_eq!((m.bridged, m.redirected), (1, 0), "{m:?}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+    assert_eq!(recs[0].delivery, Some(Delivery::Bridge), "{:?}", recs[0]);
+    assert_eq!(recs[0].route_steps[0]["result"], "answered", "{:?}", recs[0]);
+}
+
+/// An IVR call over TLS: 140113 is a shared area code, so the IVR answers on the caller's TLS
+/// connection; the caller chooses Kapelle by SIP INFO during the welcome, is put through to
+/// Kapelle's contact centre (SIPp over UDP), which answers and hangs up; our BYE comes back
+/// over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_call_from_a_tls_carrier_reaches_its_municipality() {
+    let _g = SERIAL.lock().await;
+    if !have("sipp") || !have("espeak-ng") {
+        eprintln!("skipped: needs sipp and espeak-ng (the IVR's prompts)");
+        return;
+    }
+    let (cbs, digit) = kapelle();
+    let kcc = Uas::start("uas_answer_then_bye.xml");
+    let (ts, der) = tls_bridge_server(&cbs, &kcc).await;
+    let tls_addr = ts.server.tls_addr().unwrap();
+    let watch = Watch::bind();
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut caller = TlsCaller::new(connect(tls_addr, der).await, watch.port);
+
+    caller.invite("140113", rtp.local_addr().unwrap().port()).await;
+    // The IVR synthesises its prompts on first use: allow for espeak-ng.
+    let ok = caller.invite_answered(Duration::from_secs(30)).await;
+    assert_eq!(ok.status(), 200, "answered by the IVR, not refused 480: {ok:?}");
+    assert_tls_contact(&ok, tls_addr.port());
+    caller.ack().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = caller.key_by_info(digit).await;
+    assert_eq!(r.status(), 200, "the key by INFO is taken: {r:?}");
+
+    let bye = caller.bye_answered(Duration::from_secs(30)).await;
+    assert_tls_via(&bye, tls_addr.port());
+    let (code, log) = tokio::task::spawn_blocking(move || kcc.finish(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(code, 0, "Kapelle: the put-through call answered, its BYE answered 200:\n{log}");
+    watch.assert_untouched();
+
+    assert_eq!(ts.server.engine().metrics().ivr, 1);
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let rec = &recs[0];
+    assert_eq!(rec.decision_kind, "ask", "{rec:?}");
+    assert_eq!(rec.municipality_cbs.as_deref(), Some(cbs.as_str()), "the INFO key chose Kapelle: {rec:?}");
+    assert_eq!(rec.outcome, Some(Outcome::Answered), "{rec:?}");
+    assert_eq!(rec.delivery, Some(Delivery::Bridge), "{rec:?}");
 }
