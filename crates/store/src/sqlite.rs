@@ -41,9 +41,6 @@ fn connect_options(path: &Path) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        // Upserts whose triggers update the rollups need a statement journal; in memory it
-        // costs no temp-file writes per record.
-        .pragma("temp_store", "memory")
         // A writer waiting on a lock is off the call path, so waiting a little beats
         // failing and buffering; a longer lock counts as an outage.
         .busy_timeout(Duration::from_secs(2))
@@ -79,9 +76,7 @@ impl SqliteEngine {
         SqliteSink {
             // The file exists once open() ran; if it disappears later the sink must not
             // silently start a fresh empty database, so it waits for the file to return.
-            // 8 MB of page cache (default 2 MB): the indexes on caller and Call-ID take
-            // records at random pages, which then stay cached for the next batch.
-            opts: self.opts.clone().create_if_missing(false).pragma("cache_size", "-8192"),
+            opts: self.opts.clone().create_if_missing(false),
             conn: None,
             file_id: None,
             sql: sql::CallUpserts::new(D),
