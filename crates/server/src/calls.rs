@@ -12,7 +12,7 @@
 //! in the task blocks the UDP loops. The registry is bounded (`sip.max_concurrent_calls`), and
 //! so is the RTP port pool: a new call beyond either is refused with 503 + Retry-After.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -88,9 +88,10 @@ struct TcpConn {
     transport: Transport,
 }
 
-/// Opens a TCP connection to a destination and runs it (reader and writer, as for a
-/// carrier's connection): the server installs one with [`CallLayer::set_tcp_dialer`].
-pub type TcpDialer = Box<dyn Fn(SocketAddr, mpsc::Receiver<Bytes>) + Send + Sync>;
+/// Opens a TCP or TLS (the `Transport`) connection to a destination and runs it (reader and
+/// writer, as for a carrier's connection): the server installs one with
+/// [`CallLayer::set_tcp_dialer`].
+pub type TcpDialer = Box<dyn Fn(SocketAddr, Transport, mpsc::Receiver<Bytes>) + Send + Sync>;
 
 /// Bound of the messages queued for one TCP connection's writer. A call sends a few messages
 /// per second; beyond this the message is dropped and the transaction's timer reports it.
@@ -178,7 +179,7 @@ pub struct CallLayer {
     /// Connections we opened, bounded by `sip.tcp_max_connections` like the accepted ones.
     tcp_outbound: AtomicUsize,
     /// `[trunk] transport = "tcp"`: requests to the outbound trunk go over TCP.
-    trunk_tcp: bool,
+    trunk_stream: Option<Transport>,
     pub metrics: CallMetrics,
 }
 
@@ -253,7 +254,11 @@ impl CallLayer {
             tls_port: std::sync::OnceLock::new(),
             tcp_dialer: std::sync::OnceLock::new(),
             tcp_outbound: AtomicUsize::new(0),
-            trunk_tcp: config.trunk.transport == crate::config::TrunkTransport::Tcp,
+            trunk_stream: match config.trunk.transport {
+                crate::config::TrunkTransport::Udp => None,
+                crate::config::TrunkTransport::Tcp => Some(Transport::Tcp),
+                crate::config::TrunkTransport::Tls => Some(Transport::Tls),
+            },
             metrics: CallMetrics::default(),
         })
     }
@@ -379,13 +384,18 @@ impl CallLayer {
         self.tcp_outbound.load(Ordering::Relaxed)
     }
 
-    /// Queues bytes of call `token` for a destination reached over TCP: on the open
-    /// connection to it (whoever opened it), else on a new one (the bytes wait in its outbox
-    /// while it connects). The call is registered as a user of the connection in the same
-    /// step, so a connect that fails at once still reaches it. Why it was not sent, if not.
-    fn tcp_send_or_dial(&self, peer: SocketAddr, bytes: Bytes, token: &str) -> Result<(), &'static str> {
+    /// Queues bytes of call `token` for a destination reached over TCP or TLS (`transport`):
+    /// on the open connection to it (whoever opened it), else on a new one (the bytes wait in
+    /// its outbox while it connects). The call is registered as a user of the connection in
+    /// the same step, so a connect that fails at once still reaches it. Why it was not sent,
+    /// if not.
+    fn tcp_send_or_dial(&self, peer: SocketAddr, bytes: Bytes, token: &str, transport: Transport) -> Result<(), &'static str> {
         let mut map = self.tcp.lock();
         if let Some(c) = map.get_mut(&peer) {
+            if c.transport != transport {
+                // Never a TLS leg's message in the clear (nor the reverse).
+                return Err("the open connection to the destination uses another transport");
+            }
             c.tx.try_send(bytes).map_err(|_| "TCP connection to the destination has a full queue")?;
             if !c.users.iter().any(|u| u == token) {
                 c.users.push(token.to_owned());
@@ -400,10 +410,10 @@ impl CallLayer {
         let (tx, rx) = mpsc::channel(TCP_OUTBOX);
         // A fresh outbox has room: the first message always fits.
         let _ = tx.try_send(bytes);
-        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true, transport: Transport::Tcp });
+        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true, transport });
         drop(map);
         self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
-        dial(peer, rx);
+        dial(peer, transport, rx);
         Ok(())
     }
 
@@ -543,7 +553,7 @@ impl CallLayer {
         tokio::spawn(async move {
             let mut task = CallTask::new(layer.clone(), token.clone(), record_id, new, media, front);
             task.run(rx).await;
-            for peer in task.b_tcp.drain() {
+            for (peer, _) in task.b_tcp.drain() {
                 layer.tcp_release(peer, &token);
             }
             if !task.settled {
@@ -605,7 +615,7 @@ struct CallTask {
     front: Option<Box<ivr::Front>>,
     /// Destinations this call reaches over TCP (the call is a user of each connection, which
     /// keeps it from being closed as idle).
-    b_tcp: HashSet<SocketAddr>,
+    b_tcp: HashMap<SocketAddr, Transport>,
     /// A message that could not be handed to its TCP connection, and why: the requests
     /// waiting on that connection fail after the current action (see `pump`).
     unsendable: Option<(SocketAddr, Arc<str>)>,
@@ -675,7 +685,7 @@ impl CallTask {
             settled: false,
             holds_ivr_slot: front.is_some(),
             front,
-            b_tcp: HashSet::new(),
+            b_tcp: HashMap::new(),
             unsendable: None,
             lost_reason: None,
             holds_call_slot: true,
@@ -862,9 +872,9 @@ impl CallTask {
     }
 
     async fn send_bytes(&mut self, to: Peer, bytes: &[u8]) {
-        if to.transport == Transport::Tcp && self.b_tcp.contains(&to.addr) {
-            // A destination over TCP: its connection, opened on first use and then reused.
-            if let Err(why) = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes), &self.token) {
+        if self.b_tcp.get(&to.addr) == Some(&to.transport) {
+            // A destination over TCP or TLS: its connection, opened on first use and then reused.
+            if let Err(why) = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes), &self.token, to.transport) {
                 tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
                 self.unsendable = Some((to.addr, Arc::from(why)));
             }
@@ -930,22 +940,27 @@ impl CallTask {
             return Some((via, Peer { addr: self.new.source, transport: self.new.transport }));
         }
         let hop = self.next_hop(leg, req)?;
-        if leg == Leg::B && self.b_leg_tcp(req, hop) {
-            let port = self.layer.tcp_port.get().copied().unwrap_or(self.layer.advertised.port());
-            let via = ViaSpec { transport: Transport::Tcp, host, port: Some(port), branch };
-            return Some((via, Peer { addr: hop, transport: Transport::Tcp }));
+        if leg == Leg::B
+            && let Some(t) = self.b_leg_stream(req, hop)
+        {
+            let port = self.layer.stream_port(t).unwrap_or(self.layer.advertised.port());
+            let via = ViaSpec { transport: t, host, port: Some(port), branch };
+            return Some((via, Peer { addr: hop, transport: t }));
         }
         let via = ViaSpec { transport: Transport::Udp, host, port: Some(self.layer.advertised.port()), branch };
         Some((via, Peer { addr: hop, transport: Transport::Udp }))
     }
 
-    /// A request towards the destination goes over TCP when its next hop says
-    /// `;transport=tcp`, when it goes to the outbound trunk and `[trunk] transport = "tcp"`,
-    /// or when this call already reaches that address over TCP (a Contact without a transport
-    /// parameter from a destination we called over TCP: its connection is reused).
-    fn b_leg_tcp(&self, req: &OutRequest, hop: SocketAddr) -> bool {
+    /// A request towards the destination goes over TCP (TLS) when its next hop says
+    /// `;transport=tcp` (`tls`), when it goes to the outbound trunk and `[trunk] transport`
+    /// says so, or when this call already reaches that address that way (a Contact without a
+    /// transport parameter from a destination we called over TCP or TLS: its connection is
+    /// reused). `None`: UDP.
+    fn b_leg_stream(&self, req: &OutRequest, hop: SocketAddr) -> Option<Transport> {
         let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
-        wants_tcp(first) || (self.layer.trunk_tcp && Some(hop) == self.layer.outbound) || self.b_tcp.contains(&hop)
+        uri_transport(first)
+            .or_else(|| self.layer.trunk_stream.filter(|_| Some(hop) == self.layer.outbound))
+            .or_else(|| self.b_tcp.get(&hop).copied())
     }
 
     async fn on_table_action(&mut self, a: txn::Action) {
@@ -1089,10 +1104,12 @@ impl CallTask {
                 };
                 let mut request = request;
                 if leg == Leg::B && hop.transport.is_reliable() {
-                    self.b_tcp.insert(hop.addr);
-                    // The destination's requests in this dialog come back over TCP too.
-                    if let (Some(port), Some(_)) = (self.layer.tcp_port.get(), request.contact.as_ref()) {
-                        request.contact = Some(format!("sip:veertien@{}:{port};transport=tcp", host_text(self.layer.advertised.ip())));
+                    self.b_tcp.insert(hop.addr, hop.transport);
+                    // The destination's requests in this dialog come back over TCP (TLS) too,
+                    // to our listener of that transport when we have one.
+                    if let (Some(port), Some(_)) = (self.layer.stream_port(hop.transport), request.contact.as_ref()) {
+                        let t = if hop.transport == Transport::Tls { "tls" } else { "tcp" };
+                        request.contact = Some(format!("sip:veertien@{}:{port};transport={t}", host_text(self.layer.advertised.ip())));
                     }
                 }
                 let wire = match request.to_sip(&via) {
@@ -1327,14 +1344,20 @@ fn contact_for(layer: &CallLayer, destination: &str) -> String {
     crate::engine::contact_uri(&layer.sip_cfg, destination)
 }
 
-/// Whether a SIP URI (optionally in `<...>`) asks for TCP (`;transport=tcp`, RFC 3261 19.1.1).
-fn wants_tcp(uri: &str) -> bool {
+/// The stream transport a SIP URI (optionally in `<...>`) asks for: `;transport=tcp` or
+/// `;transport=tls` (RFC 3261 19.1.1); `None` for UDP or no parameter.
+fn uri_transport(uri: &str) -> Option<Transport> {
     let t = uri.trim();
     let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
-    veertien_sip::Uri::parse(t)
-        .ok()
-        .and_then(|u| u.param("transport").flatten().map(|v| v.eq_ignore_ascii_case(b"tcp")))
-        .unwrap_or(false)
+    let u = veertien_sip::Uri::parse(t).ok()?;
+    let v = u.param("transport").flatten()?;
+    if v.eq_ignore_ascii_case(b"tcp") {
+        Some(Transport::Tcp)
+    } else if v.eq_ignore_ascii_case(b"tls") {
+        Some(Transport::Tls)
+    } else {
+        None
+    }
 }
 
 /// `host:port` of a SIP URI (optionally in `<...>`) whose host is an IP literal.
@@ -1412,10 +1435,11 @@ mod tests {
 
     #[test]
     fn tcp_only_when_the_uri_asks_for_it() {
-        assert!(wants_tcp("sip:kcc@127.0.0.1:5070;transport=tcp"));
-        assert!(wants_tcp("<sip:sbc.example;lr;transport=TCP>"));
-        assert!(!wants_tcp("sip:kcc@127.0.0.1:5070"));
-        assert!(!wants_tcp("sip:kcc@127.0.0.1:5070;transport=udp"));
-        assert!(!wants_tcp("tel:+31113123456"));
+        assert_eq!(uri_transport("sip:kcc@127.0.0.1:5070;transport=tcp"), Some(Transport::Tcp));
+        assert_eq!(uri_transport("<sip:sbc.example;lr;transport=TCP>"), Some(Transport::Tcp));
+        assert_eq!(uri_transport("sip:kcc@127.0.0.1:5071;transport=tls"), Some(Transport::Tls));
+        assert_eq!(uri_transport("sip:kcc@127.0.0.1:5070"), None);
+        assert_eq!(uri_transport("sip:kcc@127.0.0.1:5070;transport=udp"), None);
+        assert_eq!(uri_transport("tel:+31113123456"), None);
     }
 }

@@ -249,9 +249,15 @@ pub struct TrunkConfig {
     /// unreachable): a final status (486/480, the default) or, with the IVR on, an answer
     /// and the spoken notice that the municipality cannot be reached now, then BYE.
     pub route_end: RouteEnd,
-    /// Transport towards `outbound`: `udp` (default) or `tcp` (one reused connection per
-    /// destination). A destination URI with `;transport=tcp` uses TCP whatever this says.
+    /// Transport towards `outbound`: `udp` (default), `tcp` (one reused connection per
+    /// destination) or `tls` (the same over TLS, verified against `tls_ca`). A destination URI
+    /// with `;transport=tcp` or `;transport=tls` uses that whatever this says.
     pub transport: TrunkTransport,
+    /// PEM file of the certificate authorities (or self-signed certificates) a destination
+    /// reached over TLS must present a certificate from; the certificate must name the
+    /// destination's host (its IP address: no DNS on the call path). Without it, destinations
+    /// over TLS cannot be reached (the attempt fails and the route moves on).
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// `[trunk] route_end`: the end of a bridged route where every destination failed.
@@ -272,6 +278,7 @@ pub enum TrunkTransport {
     #[default]
     Udp,
     Tcp,
+    Tls,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -386,6 +393,7 @@ impl Default for TrunkConfig {
             auth: Vec::new(),
             route_end: RouteEnd::Status,
             transport: TrunkTransport::Udp,
+            tls_ca: None,
         }
     }
 }
@@ -586,6 +594,9 @@ impl Config {
             && (o.ip().is_unspecified() || o.port() == 0)
         {
             return Err(invalid("trunk.outbound", "must be a concrete address and port"));
+        }
+        if t.transport == TrunkTransport::Tls && t.tls_ca.is_none() {
+            return Err(invalid("trunk.transport", "\"tls\" needs trunk.tls_ca (PEM file of the CAs to verify the trunk's certificate)"));
         }
         for a in &t.auth {
             a.validate()?;

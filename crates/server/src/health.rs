@@ -133,7 +133,7 @@ pub struct ProbeTarget {
 
 impl ProbeTarget {
     /// How a destination of a route is reached; `None` when it cannot be probed (a `tel:`
-    /// number without a trunk, a host name without a trunk, `;transport=tcp`, not a URI).
+    /// number without a trunk, a host name without a trunk, `;transport=tcp` or `tls`, not a URI).
     pub fn resolve(destination: &str, trunk: Option<SocketAddr>) -> Option<ProbeTarget> {
         let uri = Uri::parse(destination.trim()).ok()?;
         if let Some(tel) = uri.tel() {
@@ -145,8 +145,8 @@ impl ProbeTarget {
             };
             return Some(ProbeTarget { request_uri: format!("sip:{number}@{host};user=phone"), addr: trunk });
         }
-        // Probes are UDP; a destination reached over TCP is not probed (treated as alive).
-        if uri.param("transport").flatten().is_some_and(|t| t.eq_ignore_ascii_case(b"tcp")) {
+        // Probes are UDP; a destination reached over TCP or TLS is not probed (treated as alive).
+        if uri.param("transport").flatten().is_some_and(|t| t.eq_ignore_ascii_case(b"tcp") || t.eq_ignore_ascii_case(b"tls")) {
             return None;
         }
         let sip = uri.sip()?;
@@ -736,6 +736,7 @@ mod tests {
         assert_eq!(t.addr, "10.0.0.1:5060".parse().unwrap());
         // UDP probes would declare a TCP-only destination dead: it is not probed.
         assert_eq!(ProbeTarget::resolve("sip:kcc@10.0.0.7:5080;transport=tcp", Some(trunk)), None);
+        assert_eq!(ProbeTarget::resolve("sip:kcc@10.0.0.7:5081;transport=tls", Some(trunk)), None);
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl Server {
                 engine.set_call_layer(Arc::new(layer));
             }
             if let Some(layer) = engine.call_layer() {
-                layer.set_tcp_dialer(tcp_dialer(Arc::downgrade(&engine), stop.clone()));
+                layer.set_tcp_dialer(tcp_dialer(Arc::downgrade(&engine), stop.clone(), tls_connector(&config.trunk)?));
             }
             for _ in 0..config.sip.udp_workers {
                 tasks.spawn(udp_loop(sock.clone(), engine.clone(), stop.clone()));
@@ -503,16 +503,41 @@ async fn tcp_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
     tcp_run(stream, peer, engine, stop, out_rx, transport).await;
 }
 
-/// Opens the connections bridged calls need towards destinations over TCP. The call layer
-/// registered the connection (and its outbox, which may already hold the INVITE) before
-/// asking; this connects within `[trunk] no_response_ms` and then runs it exactly like an
-/// accepted one: same framer limits, idle timeout (not while a call uses it), outbox bound.
-/// A connection that fails is unregistered and the calls waiting on it are told why, so they
-/// move to their next route step at once (a refused connection takes a millisecond; waiting
-/// for the no-response timer would keep the caller in silence for seconds).
-fn tcp_dialer(engine: std::sync::Weak<Engine>, stop: CancellationToken) -> crate::calls::TcpDialer {
-    Box::new(move |peer, out_rx| {
-        let (engine, stop) = (engine.clone(), stop.clone());
+/// The TLS client side towards destinations from `[trunk] tls_ca` (PEM), refusing start-up
+/// with the file and the reason when it does not load; `None` without `tls_ca`.
+fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<tokio_rustls::TlsConnector>, ServeError> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let Some(ca) = &trunk.tls_ca else { return Ok(None) };
+    let pem = std::fs::read(ca).map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| ServeError::Tls(format!("{}: {e:?}", ca.display())))?;
+        roots.add(cert).map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(ServeError::Tls(format!("{}: no PEM certificate in it", ca.display())));
+    }
+    let config = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(config))))
+}
+
+/// Opens the connections bridged calls need towards destinations over TCP or TLS. The call
+/// layer registered the connection (and its outbox, which may already hold the INVITE) before
+/// asking; this connects (and for TLS completes the handshake, verifying the destination's
+/// certificate against `[trunk] tls_ca` for the destination's host, its IP address) within
+/// `[trunk] no_response_ms` and then runs it exactly like an accepted one: same framer limits,
+/// idle timeout (not while a call uses it), outbox bound. A connection that fails is
+/// unregistered and the calls waiting on it are told why, so they move to their next route
+/// step at once (a refused connection takes a millisecond; waiting for the no-response timer
+/// would keep the caller in silence for seconds).
+fn tcp_dialer(
+    engine: std::sync::Weak<Engine>,
+    stop: CancellationToken,
+    tls: Option<tokio_rustls::TlsConnector>,
+) -> crate::calls::TcpDialer {
+    Box::new(move |peer, transport, out_rx| {
+        let (engine, stop, tls) = (engine.clone(), stop.clone(), tls.clone());
         tokio::spawn(async move {
             let Some(engine) = engine.upgrade() else { return };
             let layer = engine.call_layer().cloned();
@@ -524,17 +549,40 @@ fn tcp_dialer(engine: std::sync::Weak<Engine>, stop: CancellationToken) -> crate
                     l.tcp_gone(peer, &why);
                 }
             };
+            let tls = match (transport, tls) {
+                (veertien_sip::Transport::Tls, Some(c)) => Some(c),
+                (veertien_sip::Transport::Tls, None) => {
+                    return failed("TLS to the destination needs [trunk] tls_ca to verify its certificate".into());
+                }
+                _ => None,
+            };
+            let until = tokio::time::Instant::now() + within;
             let stream = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = tokio::time::timeout(within, TcpStream::connect(peer)) => match r {
+                r = tokio::time::timeout_at(until, TcpStream::connect(peer)) => match r {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => return failed(format!("TCP connection to the destination failed: {e}")),
                     Err(_) => return failed(format!("TCP connection to the destination not open within {within:?}")),
                 },
             };
-            tracing::debug!(%peer, "TCP connection to the destination open");
             let _ = stream.set_nodelay(true);
-            tcp_run(stream, peer, engine, stop, out_rx, Transport::Tcp).await;
+            let Some(tls) = tls else {
+                tracing::debug!(%peer, "TCP connection to the destination open");
+                return tcp_run(stream, peer, engine, stop, out_rx, Transport::Tcp).await;
+            };
+            // No DNS on the call path: the destination's host is its IP address, and its
+            // certificate must name that address.
+            let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(peer.ip().into());
+            let stream = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = tokio::time::timeout_at(until, tls.connect(name, stream)) => match r {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return failed(format!("TLS handshake with the destination failed: {e}")),
+                    Err(_) => return failed(format!("TLS handshake with the destination not done within {within:?}")),
+                },
+            };
+            tracing::debug!(%peer, "TLS connection to the destination open");
+            tcp_run(stream, peer, engine, stop, out_rx, Transport::Tls).await;
         });
     })
 }

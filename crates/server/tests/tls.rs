@@ -398,13 +398,23 @@ fn kapelle() -> (String, char) {
 /// A server with a TLS listener whose settings bridge `cbs` to the SIPp UAS `kcc`: (server,
 /// the certificate to trust).
 async fn tls_bridge_server(cbs: &str, kcc: &Uas) -> (TestServer, CertificateDer<'static>) {
+    tls_server_bridging(cbs, &kcc.uri("kcc"), kcc.addr, |_| {}).await
+}
+
+/// A server with a TLS listener whose settings bridge `cbs` to `destination` (the outbound
+/// trunk at `outbound`): (server, the certificate to trust).
+async fn tls_server_bridging(
+    cbs: &str,
+    destination: &str,
+    outbound: SocketAddr,
+    adjust: impl FnOnce(&mut veertien_server::Config),
+) -> (TestServer, CertificateDer<'static>) {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, der) = self_signed(dir.path());
     let settings = dir.path().join("settings.toml");
-    let toml = format!("[municipality.{cbs}]\nmode = \"bridge\"\ndestination = \"{}\"\n", kcc.uri("kcc"));
+    let toml = format!("[municipality.{cbs}]\nmode = \"bridge\"\ndestination = \"{destination}\"\n");
     Settings::from_toml_str(&toml, Plan::builtin()).expect("test settings are valid");
     std::fs::write(&settings, toml).unwrap();
-    let outbound = kcc.addr;
     let ts = TestServer::start_in(dir, |c| {
         c.sip.tls = Some("127.0.0.1:0".parse().unwrap());
         c.sip.tls_cert = Some(cert.clone());
@@ -416,6 +426,7 @@ async fn tls_bridge_server(cbs: &str, kcc: &Uas) -> (TestServer, CertificateDer<
         c.health.enabled = false;
         c.rtp.port_min = 32_000;
         c.rtp.port_max = 32_099;
+        adjust(c);
     })
     .await;
     (ts, der)
@@ -524,4 +535,170 @@ async fn ivr_call_from_a_tls_carrier_reaches_its_municipality() {
     assert_eq!(rec.municipality_cbs.as_deref(), Some(cbs.as_str()), "the INFO key chose Kapelle: {rec:?}");
     assert_eq!(rec.outcome, Some(Outcome::Answered), "{rec:?}");
     assert_eq!(rec.delivery, Some(Delivery::Bridge), "{rec:?}");
+}
+
+// ---- destinations over TLS -----------------------------------------------------------------
+
+/// SIPp as the carrier (UDP) for one call to `service` (`bridge_uac.xml`: INVITE with SDP,
+/// ACK, audio, BYE after 1.5 s).
+fn sipp_caller(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
+    let out = Command::new("sipp")
+        .arg(server.to_string())
+        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
+        .args(["-s", service, "-i", "127.0.0.1"])
+        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
+        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
+        .output()
+        .expect("sipp runs (install the Debian package sip-tester)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    (out.status.code().unwrap_or(-1), lines[lines.len().saturating_sub(40)..].join("\n"))
+}
+
+/// A certificate for the IP address 127.0.0.1 (no DNS on the call path: a destination is
+/// verified for its address), as (PEM, DER, PKCS#8 key DER).
+fn ip_certificate() -> (String, CertificateDer<'static>, Vec<u8>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    (ck.cert.pem(), ck.cert.der().clone(), ck.key_pair.serialize_der())
+}
+
+/// A municipality's contact centre over TLS, in Rust: accepts one connection with `cert`,
+/// answers one INVITE 200 (SDP, Contact with `;transport=tls`), takes the ACK and answers the
+/// BYE. The requests it got, or why the connection failed.
+async fn tls_contact_centre(
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+) -> (SocketAddr, tokio::task::JoinHandle<Result<Vec<Request>, String>>) {
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let mut tls = acceptor.accept(tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        let mut framer = Framer::new(65_535);
+        let mut seen = Vec::new();
+        loop {
+            let Message::Request(q) = next_message(&mut tls, &mut framer, Duration::from_secs(20)).await else { continue };
+            seen.push(q.clone());
+            let reply = match q.method() {
+                Method::Invite => {
+                    // PCMA: what the caller (bridge_uac.xml) offers; the relay does not transcode.
+                    let sdp = "v=0\r\no=kcc 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+                    Response::builder(&q, 200)
+                        .to_tag("kcc1")
+                        .header(veertien_sip::HeaderName::Contact, format!("<sip:kcc@{addr};transport=tls>"))
+                        .body("application/sdp", sdp)
+                        .build()
+                }
+                Method::Ack => continue,
+                _ => Response::builder(&q, 200).build(),
+            };
+            tls.write_all(&reply.to_bytes()).await.map_err(|e| e.to_string())?;
+            tls.flush().await.map_err(|e| e.to_string())?;
+            if *q.method() == Method::Bye {
+                let _ = tls.shutdown().await;
+                return Ok(seen);
+            }
+        }
+    });
+    (addr, task)
+}
+
+/// A municipality reached over TLS (`;transport=tls` in its destination; `[trunk] tls_ca` holds
+/// its certificate): a call from a UDP carrier is bridged; the INVITE, the ACK and the BYE
+/// reach the municipality on one verified TLS connection, with our Via `SIP/2.0/TLS` and a
+/// Contact with `;transport=tls` on our TLS listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn municipality_reached_over_tls() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let (pem, der, key) = ip_certificate();
+    let (kcc, centre) = tls_contact_centre(der, key).await;
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), pem).unwrap();
+    let ca_path = ca.path().to_path_buf();
+    let destination = format!("sip:kcc@{kcc};transport=tls");
+    let (ts, _) = tls_server_bridging(&cbs, &destination, kcc, |c| c.trunk.tls_ca = Some(ca_path)).await;
+    let (udp, tls_port) = (ts.udp, ts.server.tls_addr().unwrap().port());
+    let (code, log) = tokio::task::spawn_blocking(move || sipp_caller(udp, "bridge_uac.xml", &fourteen)).await.unwrap();
+    assert_eq!(code, 0, "caller (UDP): answered through the bridge, BYE answered:\n{log}");
+    let seen = centre.await.unwrap().expect("the municipality's TLS connection carried the call");
+    let methods: Vec<&str> = seen.iter().map(|q| q.method().as_str()).collect();
+    assert_eq!(methods, ["INVITE", "ACK", "BYE"], "{seen:?}");
+    for q in &seen {
+        let via = q.top_via().unwrap();
+        assert_eq!(via.transport, Transport::Tls, "{q:?}");
+        assert_eq!(via.port, Some(tls_port), "our Via names our TLS listener: {q:?}");
+    }
+    assert_eq!(
+        header_of(&seen[0], "Contact").as_deref(),
+        Some(format!("<sip:veertien@127.0.0.1:{tls_port};transport=tls>").as_str()),
+        "the municipality's requests in this dialog come back over TLS: {:?}",
+        seen[0]
+    );
+    let layer = ts.server.engine().call_layer().unwrap();
+    assert_eq!(layer.metrics.tcp_dials.load(std::sync::atomic::Ordering::Relaxed), 1, "one connection for the call");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+    assert_eq!(recs[0].destination.as_deref(), Some(destination.as_str()), "{:?}", recs[0]);
+}
+
+/// A destination over TLS whose certificate is not from `[trunk] tls_ca` is never sent the
+/// call: the handshake fails, the attempt is unreachable with the reason, and the caller gets
+/// its final answer at once instead of after the no-response timer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_with_an_untrusted_certificate_is_not_called() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let (_, der, key) = ip_certificate();
+    let (trusted_pem, _, _) = ip_certificate();
+    let (kcc, centre) = tls_contact_centre(der, key).await;
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), trusted_pem).unwrap();
+    let ca_path = ca.path().to_path_buf();
+    let (ts, _) =
+        tls_server_bridging(&cbs, &format!("sip:kcc@{kcc};transport=tls"), kcc, |c| c.trunk.tls_ca = Some(ca_path)).await;
+    let client = Client::new(ts.udp).await;
+    let uri = format!("sip:{fourteen}@127.0.0.1");
+    client.send(request("INVITE", &uri, "z9hG4bK-untrusted", "tls-untrusted", client.port()).as_bytes()).await;
+    let mut r = client.recv().await;
+    while r.status() < 200 {
+        r = client.recv().await;
+    }
+    assert_eq!(r.status(), 480, "{r:?}");
+    let refused = centre.await.unwrap().expect_err("no request reached the untrusted destination");
+    assert!(refused.contains("handshake"), "{refused}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].outcome, Some(Outcome::Unreachable), "{:?}", recs[0]);
+    let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(detail.contains("TLS handshake with the destination failed") && detail.contains("certificate"), "{:?}", recs[0]);
+}
+
+fn header_of(q: &Request, name: &str) -> Option<String> {
+    q.headers().get_str(name).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[tokio::test]
+async fn an_unreadable_trunk_ca_stops_start_up_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = test_config(dir.path());
+    c.trunk.outbound = Some("127.0.0.1:5070".parse().unwrap());
+    c.trunk.tls_ca = Some(dir.path().join("missing-ca.pem"));
+    let e = veertien_server::Server::start(c, false, None).await.err().expect("start-up refused").to_string();
+    assert!(e.contains("missing-ca.pem"), "{e}");
+}
+
+#[test]
+fn trunk_over_tls_without_a_ca_is_refused_naming_the_key() {
+    let mut c = veertien_server::Config::default();
+    c.trunk.transport = veertien_server::config::TrunkTransport::Tls;
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("trunk.transport") && e.contains("tls_ca"), "{e}");
 }
