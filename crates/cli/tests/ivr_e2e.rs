@@ -134,11 +134,7 @@ fn put_through_to_kapelle(pcap: Rtp, speech: bool) -> serde_json::Value {
 
 #[test]
 fn keypad_digit_by_rfc4733_during_the_welcome_reaches_kapelle() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (_, digit) = kapelle();
     let mut rtp = Rtp::new();
     // 1.2 s into the call the welcome is still playing: the key barges in.
@@ -156,14 +152,8 @@ fn keypad_digit_by_rfc4733_during_the_welcome_reaches_kapelle() {
 
 #[test]
 fn kapelle_spoken_reaches_kapelle_when_the_model_is_installed() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") || !have("sox") {
-        eprintln!("skipped: needs sipp, espeak-ng and sox");
-        return;
-    }
-    let model = veertien_speech::default_model_dir();
-    if !veertien_speech::is_installed(&model) {
-        eprintln!("skipped: speech model not installed in {} (veertien model install)", model.display());
+    let Some(_one) = needs_ivr_peers() else { return };
+    if !speech_ready() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -181,11 +171,7 @@ fn kapelle_spoken_reaches_kapelle_when_the_model_is_installed() {
 
 #[test]
 fn silence_and_garbage_end_at_the_keypad_menu_and_a_goodbye() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (cbs, _) = kapelle();
     // No destination is ever called: the UAS address is never used.
     let serve = Serve::start(&cbs, "sip:kapelle@127.0.0.1:9", false);

@@ -545,7 +545,7 @@ impl Credentials {
         if s.len() > 4096 {
             return None;
         }
-        let (scheme, mut rest) = s.split_once(|c: char| c == ' ' || c == '\t')?;
+        let (scheme, mut rest) = s.split_once([' ', '\t'])?;
         if !scheme.eq_ignore_ascii_case("Digest") {
             return None;
         }

@@ -5,9 +5,12 @@
 //! reports the new call failed (sipfrag 486); the last two fall back to bridging the caller
 //! to Kapelle (a SIPp UAS). And an IVR call from a carrier on TCP.
 
-mod ivr_support;
+#![allow(
+    clippy::await_holding_lock,
+    reason = "the serial lock of needs_ivr_peers is held for the whole test on that test's own runtime; waiting for it blocks only a test that has to wait anyway"
+)]
 
-use std::time::Duration;
+mod ivr_support;
 
 use ivr_support::*;
 use veertien_server::{Config, Server};
@@ -28,11 +31,7 @@ fn counters(server: &Server) -> (u64, u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refer_accepted_and_answered_ends_our_part_as_redirected() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     // Nobody listens at Kapelle's address: the platform must not call it itself.
     let kapelle_uri = format!("sip:kapelle@127.0.0.1:{}", free_udp_port());
     let (server, dir, sip) = start(&kapelle_uri).await;
@@ -60,18 +59,12 @@ async fn refer_accepted_and_answered_ends_our_part_as_redirected() {
 /// A refused or failing transfer: the caller is bridged to Kapelle, which answers; the
 /// record has the REFER step first, then the bridge attempt.
 async fn falls_back_to_the_bridge(scenario: &'static str, refer_result: &str) {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (uas, uas_port) = kapelle_uas("uas_answer.xml");
     let (server, dir, sip) = start(&format!("sip:kapelle@127.0.0.1:{uas_port}")).await;
     key_pcap(dir.path());
-    let d = dir.path().to_path_buf();
     // The caller stays 6 s after its answer to the REFER: bridged and answered meanwhile.
-    let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, scenario, 6_000)).await.unwrap();
-    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let ((code, out), (uas_code, uas_out)) = caller_and_centre(sip, dir.path(), scenario, 6_000, &[], uas).await;
     let refer = counters(&server);
     let calls = records(server, dir.path()).await;
     assert_eq!(code, 0, "caller:\n{out}");
@@ -99,11 +92,7 @@ async fn refer_whose_new_call_fails_falls_back_to_bridging() {
 /// through to Kapelle (bridge mode here), and the caller's BYE on its connection ends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ivr_call_from_a_tcp_carrier_is_put_through() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (uas, uas_port) = kapelle_uas("uas_answer.xml");
     let dir = tempfile::tempdir().unwrap();
     let (cbs, _) = kapelle();
@@ -112,10 +101,8 @@ async fn ivr_call_from_a_tcp_carrier_is_put_through() {
     let server = Server::start(config, true, None).await.expect("server starts");
     let tcp = server.tcp_addr().unwrap();
     key_pcap(dir.path());
-    let d = dir.path().to_path_buf();
-    let (code, out) =
-        tokio::task::spawn_blocking(move || caller_with(tcp, &d, "ivr_uac_play_bye.xml", 14_000, &["-t", "t1"])).await.unwrap();
-    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let ((code, out), (uas_code, uas_out)) =
+        caller_and_centre(tcp, dir.path(), "ivr_uac_play_bye.xml", 14_000, &["-t", "t1"], uas).await;
     let m = server.engine().metrics();
     let calls = records(server, dir.path()).await;
     assert_eq!(code, 0, "caller over TCP:\n{out}");
@@ -134,22 +121,13 @@ async fn ivr_call_from_a_tcp_carrier_is_put_through() {
 /// by then, so the INFO really arrived while the destination rang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_during_the_ivr_and_while_the_destination_rings_gets_200() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (uas, uas_port) = kapelle_uas("uas_ring_forever.xml");
     let (server, dir, sip) = start_server(&format!("sip:kapelle@127.0.0.1:{uas_port}"), None).await;
     let (_, digit) = kapelle();
-    let d = dir.path().to_path_buf();
     let key = digit.to_string();
-    let (code, out) = tokio::task::spawn_blocking(move || {
-        caller_with(sip, &d, "ivr_uac_info_while_ringing.xml", 12_000, &["-key", "digit", &key])
-    })
-    .await
-    .unwrap();
-    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let ((code, out), (uas_code, uas_out)) =
+        caller_and_centre(sip, dir.path(), "ivr_uac_info_while_ringing.xml", 12_000, &["-key", "digit", &key], uas).await;
     let calls = records(server, dir.path()).await;
     assert_eq!(code, 0, "caller: both INFOs answered 200, BYE answered:\n{out}");
     assert_eq!(uas_code, 0, "Kapelle rang and got the CANCEL:\n{uas_out}");

@@ -3,25 +3,22 @@
 //! events during the welcome and is put through to a SIPp UAS; when Kapelle is busy the caller
 //! hears that it cannot be reached and the platform hangs up.
 
-mod ivr_support;
+#![allow(
+    clippy::await_holding_lock,
+    reason = "the serial lock of needs_ivr_peers is held for the whole test on that test's own runtime; waiting for it blocks only a test that has to wait anyway"
+)]
 
-use std::time::Duration;
+mod ivr_support;
 
 use ivr_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_during_the_welcome_puts_the_caller_through_to_kapelle() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (uas, uas_port) = kapelle_uas("uas_answer.xml");
     let (server, dir, sip) = start_server(&format!("sip:kapelle@127.0.0.1:{uas_port}"), None).await;
     key_pcap(dir.path());
-    let d = dir.path().to_path_buf();
-    let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, "ivr_uac_play_bye.xml", 14_000)).await.unwrap();
-    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let ((code, out), (uas_code, uas_out)) = caller_and_centre(sip, dir.path(), "ivr_uac_play_bye.xml", 14_000, &[], uas).await;
     let m = server.engine().metrics();
     let put_through = server.engine().call_layer().unwrap().metrics.ivr_put_through.load(std::sync::atomic::Ordering::Relaxed);
     let calls = records(server, dir.path()).await;
@@ -45,17 +42,11 @@ async fn key_during_the_welcome_puts_the_caller_through_to_kapelle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_destination_after_the_choice_is_told_and_the_platform_hangs_up() {
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !have("sipp") || !have("espeak-ng") {
-        eprintln!("skipped: needs sipp and espeak-ng");
-        return;
-    }
+    let Some(_one) = needs_ivr_peers() else { return };
     let (uas, uas_port) = kapelle_uas("uas_busy.xml");
     let (server, dir, sip) = start_server(&format!("sip:kapelle@127.0.0.1:{uas_port}"), None).await;
     key_pcap(dir.path());
-    let d = dir.path().to_path_buf();
-    let (code, out) = tokio::task::spawn_blocking(move || caller(sip, &d, "ivr_uac_play_wait_bye.xml", 0)).await.unwrap();
-    let (uas_code, uas_out) = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    let ((code, out), (uas_code, uas_out)) = caller_and_centre(sip, dir.path(), "ivr_uac_play_wait_bye.xml", 0, &[], uas).await;
     let calls = records(server, dir.path()).await;
     assert_eq!(code, 0, "the platform hung up after telling the caller:\n{out}");
     assert_eq!(uas_code, 0, "{uas_out}");

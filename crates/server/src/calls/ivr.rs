@@ -214,7 +214,7 @@ enum Phase {
 /// What a finished job hands back.
 pub(super) enum JobResult {
     Dialogue(Box<IvrResult>),
-    Played(Played),
+    Played(Box<Played>),
 }
 
 /// What comes after a message.
@@ -650,7 +650,7 @@ impl CallTask {
             margin: Duration::from_secs(3),
         };
         f.phase = Phase::Talking;
-        f.job = Some(tokio::spawn(async move { JobResult::Played(play(setup, rx).await) }));
+        f.job = Some(tokio::spawn(async move { JobResult::Played(Box::new(play(setup, rx).await)) }));
     }
 
     /// The dialogue or a message has ended.
@@ -716,6 +716,7 @@ impl CallTask {
                 }
             }
             JobResult::Played(p) => {
+                let p = *p;
                 f.socket = Some(p.socket);
                 if let Some(m) = f.messages.last_mut() {
                     m["complete"] = serde_json::Value::Bool(p.complete);

@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use veertien_core::{CallInfo, Decision, Plan, Settings, decide};
@@ -17,6 +18,34 @@ pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+/// Every IVR test's start: the serial lock, held for the whole test, or `None` with the
+/// reason printed when SIPp (the caller and the contact centre) or espeak-ng (the prompts)
+/// is missing, so the test is skipped rather than failed on a machine without them.
+pub fn needs_ivr_peers() -> Option<MutexGuard<'static, ()>> {
+    let one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !have("sipp") || !have("espeak-ng") {
+        eprintln!("skipped: needs sipp and espeak-ng");
+        return None;
+    }
+    Some(one)
+}
+
+/// For the tests that speak to the real recogniser, on top of [`needs_ivr_peers`]: sox (the
+/// telephone band of the caller's speech) and the installed speech model; false, with the
+/// reason printed, when either is missing.
+pub fn speech_ready() -> bool {
+    if !have("sox") {
+        eprintln!("skipped: needs sox");
+        return false;
+    }
+    let model = veertien_speech::default_model_dir();
+    if !veertien_speech::is_installed(&model) {
+        eprintln!("skipped: speech model not installed in {} (veertien model install)", model.display());
+        return false;
+    }
+    true
 }
 
 pub fn scenario(name: &str) -> PathBuf {
@@ -253,6 +282,29 @@ pub fn caller_with(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms
     (out.status.code().unwrap_or(-1), tail(&text, 40))
 }
 
+/// The caller (`scenario_file` in `dir`, as [`caller_with`]) on the server at `sip`, then the
+/// contact centre's SIPp `uas`, which must be done within 20 s of the caller: each side's
+/// (exit code, output tail). Both run off the runtime's threads, which serve the call.
+pub async fn caller_and_centre(
+    sip: SocketAddr,
+    dir: &Path,
+    scenario_file: &'static str,
+    pause_ms: u32,
+    extra: &[&str],
+    uas: Child,
+) -> ((i32, String), (i32, String)) {
+    let d = dir.to_path_buf();
+    let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    let caller = tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        caller_with(sip, &d, scenario_file, pause_ms, &extra)
+    })
+    .await
+    .unwrap();
+    let centre = tokio::task::spawn_blocking(move || finish(uas, Duration::from_secs(20))).await.unwrap();
+    (caller, centre)
+}
+
 /// SIPp as the caller `from` on 140113 (`ivr_uac_inf_play_bye.xml`): plays `audio` from its own
 /// directory under `dir`, stays on the line for `pause_ms`, hangs up.
 pub fn caller_from(server: SocketAddr, dir: &Path, from: &str, audio: &Rtp, pause_ms: u32) -> (i32, String) {
@@ -260,16 +312,7 @@ pub fn caller_from(server: SocketAddr, dir: &Path, from: &str, audio: &Rtp, paus
     std::fs::create_dir_all(&d).unwrap();
     audio.write(&d.join("caller.pcap"));
     std::fs::write(d.join("numbers.csv"), format!("SEQUENTIAL\n140113;{from};\n")).unwrap();
-    let out = Command::new("sipp")
-        .current_dir(&d)
-        .arg(server.to_string())
-        .args(["-sf", scenario("ivr_uac_inf_play_bye.xml").to_str().unwrap(), "-inf", "numbers.csv"])
-        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-d", &pause_ms.to_string(), "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text, 40))
+    caller_with(server, &d, "ivr_uac_inf_play_bye.xml", pause_ms, &["-inf", "numbers.csv"])
 }
 
 /// The questions the dialogue asked ("Bedoelt u …?" and keypad menus), as spoken.

@@ -72,12 +72,10 @@ impl Client {
     /// Next response, or None after `wait`.
     pub async fn recv_within(&self, wait: Duration) -> Option<Response> {
         let mut buf = vec![0u8; 65_535];
-        loop {
-            let (n, _) = tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await.ok()?.unwrap();
-            match Message::parse(&buf[..n]) {
-                Ok(Message::Response(r)) => return Some(r),
-                other => panic!("server sent something that is not a response: {other:?}\n{}", String::from_utf8_lossy(&buf[..n])),
-            }
+        let (n, _) = tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await.ok()?.unwrap();
+        match Message::parse(&buf[..n]) {
+            Ok(Message::Response(r)) => Some(r),
+            other => panic!("server sent something that is not a response: {other:?}\n{}", String::from_utf8_lossy(&buf[..n])),
         }
     }
 
