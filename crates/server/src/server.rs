@@ -399,9 +399,25 @@ async fn timer_loop(sock: Option<Arc<UdpSocket>>, engine: Arc<Engine>, stop: Can
         resend.clear();
         if last_prune.elapsed() > Duration::from_secs(60) {
             engine.prune_limiter();
+            tokio::task::spawn_blocking(release_free_memory);
             last_prune = Instant::now();
         }
     }
+}
+
+/// Gives memory the allocator keeps but no longer uses back to the system. glibc's malloc
+/// keeps freed memory in per-thread arenas; with calls allocating and freeing on several
+/// threads the live heap stays flat (heaptrack, IVR-mix load: 55 MB from the first minute to
+/// the tenth) while RSS crept up for half an hour (33 → 106 MB in 35 minutes).
+/// `malloc_trim(0)` hands the free pages of every arena back; once a minute, off the runtime's
+/// worker threads (it takes the arenas' locks).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only walks glibc's own arenas under their locks.
+    let released = unsafe { libc::malloc_trim(0) } == 1;
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let released = false;
+    tracing::trace!(released, "free heap memory handed back");
 }
 
 /// The TLS server side from `[sip] tls_cert` / `tls_key` (PEM), refusing start-up with the
