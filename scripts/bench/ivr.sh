@@ -62,10 +62,7 @@ enabled = false
 TOML
 
 # The caller's audio.
-espeak-ng -v nl -s 150 -w "$OUT/name.wav" "Kapelle"
-espeak-ng -v nl -s 150 -w "$OUT/ja.wav" "ja"
-for w in name ja; do sox "$OUT/$w.wav" -r 8000 -c 1 -t ul "$OUT/$w.ul" sinc 300-3400; done
-python3 "$ROOT/scripts/bench/ivr_pcap.py" "$OUT/caller.pcap" "$OUT/name.ul" "$OUT/ja.ul"
+python3 "$ROOT/scripts/bench/ivr_pcap.py" "$OUT/caller.pcap" --say Kapelle ja
 
 # Prompts for 0113 before the clock runs (espeak-ng; incremental).
 "$VBIN" prompts build --dir "$OUT/prompts" --area 0113 > "$OUT/prompts.log" 2>&1

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The IVR caller's audio as a pcap for SIPp's play_pcap_audio (stdlib only).
 
+    ivr_pcap.py OUT.pcap --say NAME [ANSWER]
     ivr_pcap.py OUT.pcap SPEECH.ul [ANSWER.ul]
     ivr_pcap.py OUT.pcap --key DIGIT [--hold MS]
 
-SPEECH.ul / ANSWER.ul: G.711 u-law, 8 kHz (espeak-ng + sox, see scripts/bench/ivr.sh). The
+--say (scripts/bench/ivr.sh, scripts/load/run.sh): NAME and ANSWER spoken by espeak-ng (Dutch,
+150 words a minute), telephone band (sox, 300-3400 Hz), G.711 u-law 8 kHz, as the Rust tests'
+speak_ulaw; needs espeak-ng and sox. SPEECH.ul / ANSWER.ul: such audio made beforehand. The
 caller is quiet for 2.5 s (the welcome plays), says the name (speech barge-in), is quiet for
 2.5 s, says the answer ("ja": heard only if the platform asks "Bedoelt u …?"; otherwise it goes
 to the municipality once the call is put through), then stays on the line with quiet RTP for
@@ -16,8 +19,11 @@ three end packets) during the welcome, then quiet RTP for --hold ms (default 800
 Same packet layout as the Rust tests' writer (crates/server/tests/ivr_support/mod.rs): RTP
 PT 0, 20 ms per packet.
 """
+import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 SILENCE = 0xFF
 
@@ -67,6 +73,15 @@ class Capture:
                 f.write(frame)
 
 
+def spoken(text: str) -> bytes:
+    with tempfile.TemporaryDirectory() as d:
+        wav, ul = os.path.join(d, "speech.wav"), os.path.join(d, "speech.ul")
+        subprocess.run(["espeak-ng", "-v", "nl", "-s", "150", "-w", wav, text], check=True)
+        subprocess.run(["sox", wav, "-r", "8000", "-c", "1", "-t", "ul", ul, "sinc", "300-3400"], check=True)
+        with open(ul, "rb") as f:
+            return f.read()
+
+
 def main() -> None:
     args = sys.argv[1:]
     if len(args) < 2:
@@ -80,11 +95,18 @@ def main() -> None:
         c.key(args[2])
         c.silence(hold)
     else:
+        if args[1] == "--say":
+            if len(args) < 3:
+                sys.exit("--say takes the name to say, then optionally the answer")
+            name, answer = spoken(args[2]), (spoken(args[3]) if len(args) > 3 else None)
+        else:
+            name = open(args[1], "rb").read()
+            answer = open(args[2], "rb").read() if len(args) > 2 else None
         c.silence(2500)
-        c.ulaw(open(args[1], "rb").read())
+        c.ulaw(name)
         c.silence(2500)
-        if len(args) > 2:
-            c.ulaw(open(args[2], "rb").read())
+        if answer:
+            c.ulaw(answer)
         c.silence(30_000)
     c.write(out)
 

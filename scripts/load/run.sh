@@ -5,17 +5,26 @@
 #   scripts/load/run.sh [--rate 40] [--duration 600] [--mix redirect=1]
 #                       [--stress "400 1600 3200 6400"] [--stress-step 30] [--recovery 60]
 #                       [--table 8192] [--bin PATH] [--out DIR] [--port 26060] [--skip-load]
-#                       [--portal SECONDS] [--ivr 0.1] [--ivr-code 0113]
+#                       [--portal SECONDS] [--ivr 0.1] [--ivr-code 0113] [--ivr-speech 0]
 #
 # Load phase: `--rate` calls/s for `--duration` s, split over the scenarios of `--mix`
 # (name=share; one SIPp per scenario scripts/load/<name>_uac.xml). Reports failed calls,
 # call records in the database vs calls made (after a clean SIGTERM, which flushes), RSS of
 # the server every 5 s, and latency percentiles (SIPp INVITE → final response).
 # IVR share (--ivr, of --rate; 0 = none): calls to the shared 14+ number of --ivr-code, answered
-# by the IVR (keypad menu, no speech); one SIPp caller per menu municipality with its own caller
-# number presses that municipality's digit (RFC 4733 from a pcap) during the welcome and is put
-# through to a SIPp UAS (every menu municipality bridged to it). Counted separately from the
-# call records: offered, reached the chosen municipality, the rest by outcome, records vs calls.
+# by the IVR (keypad menu; speech recognition only with --ivr-speech); one SIPp caller per menu
+# municipality with its own caller number presses that municipality's digit (RFC 4733 from a
+# pcap) during the welcome and is put through to a SIPp UAS (every menu municipality bridged to
+# it). Counted separately from the call records: offered, reached the chosen municipality, the
+# rest by outcome, records vs calls.
+# Speech part (--ivr-speech, a share of the IVR callers from 0 to 1; 0 = keypad only): those
+# callers, again one per menu municipality with a caller number of its own, say the
+# municipality's name during the welcome instead (espeak-ng, telephone band, G.711, from
+# scripts/bench/ivr_pcap.py --say), then "ja" (heard only if the platform asks "Bedoelt u …?"),
+# and stay on the line 18 s; the server runs with `[ivr] speech = true`, so this needs
+# espeak-ng, sox and the speech model (`veertien model install`) and is refused without them.
+# Reported apart (LOAD IVR speech): offered, reached the municipality they said, the rest by
+# outcome, recognised first time, decision latency; the totals and records vs calls include them.
 # Stress phase (with --stress): a fresh server with a `--table`-sized transaction table is
 # offered each rate for `--stress-step` s with stress_uac.xml (302, or 503 that must carry
 # Retry-After), RSS sampled throughout, then `--recovery` s back at `--rate` with the strict
@@ -28,7 +37,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/load
 RATE=40 DURATION=600 MIX="redirect=1" STRESS="" STEP=30 RECOVERY=60 TABLE=8192 BIN="" OUT="" PORT=26060 SKIP_LOAD=0 PORTAL=0
-IVR=0.1 IVR_CODE=0113
+IVR=0.1 IVR_CODE=0113 IVR_SPEECH=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rate) RATE=$2; shift 2 ;;
@@ -45,7 +54,8 @@ while [ $# -gt 0 ]; do
     --portal) PORTAL=$2; shift 2 ;;
     --ivr) IVR=$2; shift 2 ;;
     --ivr-code) IVR_CODE=$2; shift 2 ;;
-    -h|--help) sed -n 2,29p "$0"; exit 0 ;;
+    --ivr-speech) IVR_SPEECH=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,16 +64,33 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sql
 python3 -c "import sys; s = float(sys.argv[1]); sys.exit(0 if 0 <= s < 1 else 1)" "$IVR" 2>/dev/null \
   || { echo "--ivr takes a share of the calls from 0 to below 1, not '$IVR'" >&2; exit 2; }
 [[ "$IVR_CODE" =~ ^0[0-9]{2,3}$ ]] || { echo "--ivr-code takes an area code such as 0113, not '$IVR_CODE'" >&2; exit 2; }
+python3 -c "import sys; s = float(sys.argv[1]); sys.exit(0 if 0 <= s <= 1 else 1)" "$IVR_SPEECH" 2>/dev/null \
+  || { echo "--ivr-speech takes a share of the IVR callers from 0 to 1, not '$IVR_SPEECH'" >&2; exit 2; }
+IVR_ON=$(python3 -c "import sys; print(1 if float(sys.argv[1]) > 0 else 0)" "$IVR")
+SPEECH_ON=$(python3 -c "import sys; print(1 if float(sys.argv[1]) > 0 else 0)" "$IVR_SPEECH")
+[ "$SKIP_LOAD" = 1 ] && { IVR_ON=0; SPEECH_ON=0; }
+if [ "$SPEECH_ON" = 1 ]; then
+  [ "$IVR_ON" = 1 ] || { echo "--ivr-speech is a share of the IVR callers: it needs --ivr above 0" >&2; exit 2; }
+  for tool in espeak-ng sox; do
+    command -v "$tool" >/dev/null || { echo "$tool missing (scripts/install-deps.sh installs it); --ivr-speech needs it" >&2; exit 1; }
+  done
+fi
 OUT=${OUT:-$ROOT/target/load/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 if [ -z "$BIN" ]; then
   (cd "$ROOT" && cargo build --release -q -p veertien)
   BIN=$ROOT/target/release/veertien
 fi
+if [ "$SPEECH_ON" = 1 ] && ! model=$("$BIN" model status 2>&1); then
+  echo "--ivr-speech $IVR_SPEECH refused: the speech callers need the speech model, and there is none." >&2
+  echo "$model" >&2
+  echo "Install it with: $BIN model install (or run with --ivr-speech 0: keypad callers only)" >&2
+  exit 1
+fi
 SUMMARY=$OUT/summary.txt
 say() { echo "$*" | tee -a "$SUMMARY"; }
 say "veertien load test $(date -u +%FT%TZ) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX, IVR share $IVR on 14$IVR_CODE"
+say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX, IVR share $IVR on 14$IVR_CODE$([ "$SPEECH_ON" = 1 ] && echo ", of which $IVR_SPEECH speech")"
 
 # The numbers: every 14+ number the shipped plan and default settings forward to one
 # municipality by redirect, asked from the binary itself so the list follows the plan. When the
@@ -91,11 +118,12 @@ say "numbers: $(wc -l < "$ALL") of $(($(wc -l < "$ROOT/data/numberplan/netnummer
 # The IVR share: the keypad menu of the shared code as the binary decides it; every active
 # menu municipality is bridged to the SIPp UAS (its CBS code as the user part, so the records
 # show where each call went) and gets one SIPp caller, with a caller number of its own, that
-# presses its digit. The per-caller rate is in calls per 10 s so small shares still split.
+# presses its digit, and with a speech part one more that says its name. The per-caller rate
+# is in calls per 10 s so small shares still split.
 IVR_UAS_PORT=$((PORT + 320))
-IVR_CHOICES=$OUT/ivr_choices.txt   # digit cbs name caller calls_per_10s
-IVR_ON=$(python3 -c "import sys; print(1 if float(sys.argv[1]) > 0 else 0)" "$IVR")
-[ "$SKIP_LOAD" = 1 ] && IVR_ON=0
+IVR_CHOICES=$OUT/ivr_choices.txt          # digit cbs name caller calls_per_10s: keypad callers
+IVR_SPEECH_CHOICES=$OUT/ivr_speech.txt    # the same for the callers who say the name
+: > "$IVR_SPEECH_CHOICES"
 IVR_PER10=0
 if [ "$IVR_ON" = 1 ]; then
   "$BIN" route "14$IVR_CODE" --json | python3 -c '
@@ -110,17 +138,29 @@ for c in d["candidates"]:
 ' "$IVR_CODE" > "$OUT/ivr_menu.txt"
   [ -s "$OUT/ivr_menu.txt" ] || { echo "14$IVR_CODE has no active municipality in its keypad menu" >&2; exit 1; }
   IVR_PER10=$(python3 -c "print(max(1, round($RATE * $IVR * 10)))")
+  # At least one speech call per 10 s when any is asked for, never more than the IVR share.
+  SPEECH_PER10=$(python3 -c "s = $IVR_SPEECH; print(0 if s == 0 else min($IVR_PER10, max(1, round($IVR_PER10 * s))))")
   k=$(wc -l < "$OUT/ivr_menu.txt")
-  awk -v n="$IVR_PER10" -v k="$k" '{ r = int(n / k) + (NR <= n % k ? 1 : 0); if (r > 0) printf "%s %s %s 06%08d %d\n", $1, $2, $3, NR, r }' \
-      "$OUT/ivr_menu.txt" > "$IVR_CHOICES"
-  awk -v port="$IVR_UAS_PORT" '{ print "[municipality." $2 "]\nmode = \"bridge\"\ndestination = \"sip:" $2 "@127.0.0.1:" port "\"\n" }' \
-      "$IVR_CHOICES" >> "$SETTINGS"
+  spread() { # $1 = calls per 10 s, $2 = caller number prefix: those calls over the menu, a caller each
+    awk -v n="$1" -v k="$k" -v pre="$2" '{ r = int(n / k) + (NR <= n % k ? 1 : 0); if (r > 0) print $1, $2, $3, pre sprintf("%0" (10 - length(pre)) "d", NR), r }' \
+        "$OUT/ivr_menu.txt"
+  }
+  spread $((IVR_PER10 - SPEECH_PER10)) 06 > "$IVR_CHOICES"
+  spread "$SPEECH_PER10" 0690 > "$IVR_SPEECH_CHOICES"
+  cut -d' ' -f2 "$IVR_CHOICES" "$IVR_SPEECH_CHOICES" | sort -u \
+    | awk -v port="$IVR_UAS_PORT" '{ print "[municipality." $1 "]\nmode = \"bridge\"\ndestination = \"sip:" $1 "@127.0.0.1:" port "\"\n" }' >> "$SETTINGS"
   "$BIN" prompts build --dir "$OUT/prompts" --area "$IVR_CODE" > "$OUT/prompts.log" 2>&1 \
     || { echo "prompts for $IVR_CODE could not be built:"; tail -5 "$OUT/prompts.log"; exit 1; }
-  say "IVR: 14$IVR_CODE, $IVR_PER10 calls per 10 s over $(wc -l < "$IVR_CHOICES") menu choices ($(awk '{printf "%s%s=%s", (NR > 1 ? ", " : ""), $3, $1}' "$IVR_CHOICES")), keypad only"
+  keys="$(wc -l < "$IVR_CHOICES") menu choices ($(awk '{printf "%s%s=%s", (NR > 1 ? ", " : ""), $3, $1}' "$IVR_CHOICES"))"
+  if [ "$SPEECH_ON" = 1 ]; then
+    pressing=""; [ -s "$IVR_CHOICES" ] && pressing="$((IVR_PER10 - SPEECH_PER10)) press a key over $keys, "
+    say "IVR: 14$IVR_CODE, $IVR_PER10 calls per 10 s: $pressing$SPEECH_PER10 say the name ($(awk '{printf "%s%s", (NR > 1 ? ", " : ""), $3}' "$IVR_SPEECH_CHOICES")); $model"
+  else
+    say "IVR: 14$IVR_CODE, $IVR_PER10 calls per 10 s over $keys, keypad only"
+  fi
 fi
 
-write_config() { # $1 = file, $2 = db, $3 = transaction table size
+write_config() { # $1 = file, $2 = db, $3 = transaction table size, $4 = speech (true/false, default false)
   cat > "$1" <<TOML
 node_id = "load"
 [sip]
@@ -142,7 +182,7 @@ outbound = "127.0.0.1:$TRUNK_PORT"
 grace_secs = 5
 [ivr]
 prompts_dir = "$OUT/prompts"
-speech = false
+speech = ${4:-false}
 [rtp]
 # Above every SIPp port of this script.
 port_min = 30000
@@ -163,6 +203,14 @@ start_server() { # $1 = config, $2 = log
     sleep 0.1
   done
   echo "server did not report start within 10 s" >&2; exit 1
+}
+wait_for_speech() { # $1 = log; speech callers before the model is loaded would get the keypad menu
+  for _ in $(seq 1200); do
+    grep -q "speech recogniser loaded" "$1" && return 0
+    grep -qE "speech model (not installed|failed to load)" "$1" && { echo "the server has no speech recogniser:"; grep -E "speech model" "$1"; exit 1; }
+    sleep 0.1
+  done
+  echo "the speech model did not load within 120 s" >&2; exit 1
 }
 stop_server() { # clean SIGTERM: drains and flushes records
   kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -246,40 +294,63 @@ print(rows[-1][rows[0].index("TotalCallCreated")] if len(rows) > 1 else 0)' "$1"
 }
 
 # IVR calls from the records: $1 = db, $2 = choices (digit cbs name caller per10), $3 = calls
-# offered, $4 = area code. Reached = answered at the municipality whose digit the caller pressed.
+# offered, $4 = area code, $5 = how those callers chose: key or speech. Only the records of the
+# callers in $2 count. Reached = answered at the municipality whose digit the caller pressed or
+# whose name it said.
 ivr_report() {
   python3 - "$@" <<'PY'
-import collections, sqlite3, sys
-db, choices, offered, code = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+import collections, json, sqlite3, sys
+db, choices, offered, code, how = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+# The record keeps the number as presented or normalised (+31…): match on the subscriber part.
+subscriber = lambda number: "".join(ch for ch in number if ch.isdigit())[-9:]
 chosen = {}
 for line in open(choices):
     digit, cbs, name, caller, _ = line.split()
-    chosen[caller[-9:]] = (cbs, name.replace("_", " "), digit, caller)
-rows = sqlite3.connect(db).execute(
-    "select caller, municipality_cbs, coalesce(outcome, 'in_progress') from calls where decision_kind = 'ask' and area_code = ?", (code,)
-).fetchall()
+    chosen[subscriber(caller)] = (cbs, name.replace("_", " "), digit, caller)
+rows = [
+    r for r in sqlite3.connect(db).execute(
+        "select caller, municipality_cbs, coalesce(outcome, 'in_progress'), ivr from calls where decision_kind = 'ask' and area_code = ?",
+        (code,),
+    )
+    if subscriber(r[0]) in chosen
+]
 reached, other, per = 0, collections.Counter(), collections.defaultdict(lambda: [0, 0])
-for caller, cbs, outcome in rows:
-    # The record keeps the number as presented or normalised (+31…): match on the subscriber part.
-    caller = "".join(ch for ch in caller if ch.isdigit())[-9:]
-    want = chosen.get(caller)
+for caller, cbs, outcome, _ in rows:
+    caller = subscriber(caller)
+    want = chosen[caller]
     per[caller][0] += 1
-    if want and outcome == "answered" and cbs == want[0]:
+    if outcome == "answered" and cbs == want[0]:
         reached += 1
         per[caller][1] += 1
-    elif want and cbs and cbs != want[0]:
+    elif cbs and cbs != want[0]:
         other["wrong_municipality"] += 1
     else:
         other[outcome] += 1
 pct = lambda a, b: "%.3f" % (100 * a / max(b, 1))
-print(f"reached the chosen municipality {reached} of {offered} offered ({pct(reached, offered)} %); "
+aim = "the chosen municipality" if how == "key" else "the municipality they said"
+print(f"reached {aim} {reached} of {offered} offered ({pct(reached, offered)} %); "
       f"not reached {offered - reached} ({pct(offered - reached, offered)} %) by outcome: "
       + (" ".join(f"{k}={v}" for k, v in sorted(other.items())) or "-")
       + (f", no record {offered - len(rows)}" if len(rows) < offered else ""))
-print(f"call records {len(rows)} vs IVR calls offered {offered}; equal: {'yes' if len(rows) == offered else 'NO'}")
+print(f"call records {len(rows)} vs {'IVR' if how == 'key' else 'speech'} calls offered {offered}; equal: {'yes' if len(rows) == offered else 'NO'}")
 for key, (cbs, name, digit, caller) in chosen.items():
     n, ok = per[key]
-    print(f"  key {digit} {name} ({cbs}, caller {caller}): records {n}, reached {ok}")
+    print(f"  {'key ' + digit if how == 'key' else 'said'} {name} ({cbs}, caller {caller}): records {n}, reached {ok}")
+if how == "speech":
+    first, confirm, menu, latency = 0, 0, 0, []
+    for *_, ivr in rows:
+        ivr = json.loads(ivr or "null") or {}
+        entries = ivr.get("entries") or []
+        first += ivr.get("recognised_first_time") is True
+        asked = {i for e in entries if e.get("what") == "prompt" for i in e.get("ids") or []}
+        confirm += "confirm" in asked
+        menu += "menu" in asked
+        recognised = [e["latency_ms"] for e in entries if e.get("what") == "recognised" and "latency_ms" in e]
+        latency += recognised[:1]
+    latency.sort()
+    q = lambda x: latency[min(len(latency) - 1, int(x * len(latency)))] if latency else "-"
+    print(f"recognised first time in {first} of {len(rows)} records; asked \"Bedoelt u …?\" in {confirm}, the keypad menu in {menu}; "
+          f"decision after the end of the first utterance ms (n={len(latency)}): p50 {q(.5)}, p95 {q(.95)}, max {latency[-1] if latency else '-'}")
 PY
 }
 
@@ -293,23 +364,24 @@ shutdown_metric() { # $1 = log, $2 = field of the shutdown report
 
 if [ "$SKIP_LOAD" = 0 ]; then
   L=$OUT/load; mkdir -p "$L"
-  write_config "$L/veertien.toml" "$L/calls.db" 65536
+  write_config "$L/veertien.toml" "$L/calls.db" 65536 "$([ "$SPEECH_ON" = 1 ] && echo true || echo false)"
   start_server "$L/veertien.toml" "$L/veertien.log"
+  if [ "$SPEECH_ON" = 1 ]; then wait_for_speech "$L/veertien.log"; fi
   sample_rss "$SERVER_PID" "$L/rss.txt"
   UAS=""
   if [[ ",$MIX" == *",bridge="* ]]; then
-    (cd "$L" && sipp -sf "$HERE/municipality_uas.xml" -i 127.0.0.1 -p "$TRUNK_PORT" -mp $((TRUNK_PORT + 2)) -nostdin \
+    (cd "$L" && exec sipp -sf "$HERE/municipality_uas.xml" -i 127.0.0.1 -p "$TRUNK_PORT" -mp $((TRUNK_PORT + 2)) -nostdin \
         -trace_stat -stf uas_stat.csv -fd 5 > uas.out 2>&1) &
     UAS=$!
   fi
   IVR_UAS=""
   if [ "$IVR_ON" = 1 ]; then
     mkdir -p "$L/ivr"
-    (cd "$L/ivr" && sipp -sf "$ROOT/crates/server/tests/sipp/uas_answer.xml" -i 127.0.0.1 -p "$IVR_UAS_PORT" \
+    (cd "$L/ivr" && exec sipp -sf "$ROOT/crates/server/tests/sipp/uas_answer.xml" -i 127.0.0.1 -p "$IVR_UAS_PORT" \
         -mp $((IVR_UAS_PORT + 2)) -rtp_echo -nostdin -trace_stat -stf uas_stat.csv -fd 5 > uas.out 2>&1) &
     IVR_UAS=$!
   fi
-  pids=(); names=(); ivr_dirs=()
+  pids=(); names=(); ivr_dirs=(); speech_dirs=()
   lport=$((PORT + 100))
   for part in ${MIX//,/ }; do
     name=${part%%=*}; share=${part#*=}
@@ -321,29 +393,46 @@ if [ "$SKIP_LOAD" = 0 ]; then
     INF=$inf run_sipp "$L/$name" "$scen" "$r" $(( r * DURATION )) "$lport" & pids+=($!); names+=("$name")
     lport=$((lport + 10))
   done
+  ivr_callers() { # $1 = choices, $2 = key or speech, $3 = the array their directories go to
+    local -n dirs=$3
+    local digit cbs mname caller per10 d hold
+    while read -r digit cbs mname caller per10; do
+      if [ "$2" = speech ]; then
+        d=$L/ivr/speech-$mname; mkdir -p "$d"
+        python3 "$ROOT/scripts/bench/ivr_pcap.py" "$d/caller.pcap" --say "${mname//_/ }" ja
+        # On the line 18 s after the answer: welcome, the name, perhaps "Bedoelt u …?" and
+        # "ja", "even geduld…", the municipality (as scripts/bench/ivr.sh).
+        hold=18000
+      else
+        d=$L/ivr/$mname; mkdir -p "$d"
+        python3 "$ROOT/scripts/bench/ivr_pcap.py" "$d/caller.pcap" --key "$digit" --hold 8000
+        # On the line 10 s after the answer: welcome, key, "even geduld…", the municipality.
+        hold=10000
+      fi
+      printf 'SEQUENTIAL\n14%s;%s;\n' "$IVR_CODE" "$caller" > "$d/numbers.csv"
+      RP=10000 INF=$d/numbers.csv SIPP_ARGS="-d $hold" run_sipp "$d" "$ROOT/crates/server/tests/sipp/ivr_uac_inf_play_bye.xml" \
+          "$per10" $(( per10 * DURATION / 10 )) "$lport" &
+      pids+=($!); dirs+=("$d")
+      lport=$((lport + 10))
+    done < "$1"
+  }
   if [ "$IVR_ON" = 1 ]; then
     lport=$((PORT + 500))
-    while read -r digit cbs mname caller per10; do
-      d=$L/ivr/$mname; mkdir -p "$d"
-      python3 "$ROOT/scripts/bench/ivr_pcap.py" "$d/caller.pcap" --key "$digit" --hold 8000
-      printf 'SEQUENTIAL\n14%s;%s;\n' "$IVR_CODE" "$caller" > "$d/numbers.csv"
-      # -d: on the line 10 s after the answer (welcome, key, "even geduld…", the municipality).
-      RP=10000 INF=$d/numbers.csv SIPP_ARGS="-d 10000" run_sipp "$d" "$ROOT/crates/server/tests/sipp/ivr_uac_inf_play_bye.xml" \
-          "$per10" $(( per10 * DURATION / 10 )) "$lport" &
-      pids+=($!); ivr_dirs+=("$d")
-      lport=$((lport + 10))
-    done < "$IVR_CHOICES"
+    ivr_callers "$IVR_CHOICES" key ivr_dirs
+    ivr_callers "$IVR_SPEECH_CHOICES" speech speech_dirs
   fi
   for p in "${pids[@]}"; do wait "$p"; done
   sleep 6   # one RSS sample after the load
   stop_server
-  [ -n "$UAS" ] && { kill "$UAS" 2>/dev/null; wait "$UAS" 2>/dev/null || true; }
-  [ -n "$IVR_UAS" ] && { kill "$IVR_UAS" 2>/dev/null; wait "$IVR_UAS" 2>/dev/null || true; }
+  # The contact centres may be gone already (a port in use): that shows in their figures.
+  [ -n "$UAS" ] && { kill "$UAS" 2>/dev/null || true; wait "$UAS" 2>/dev/null || true; }
+  [ -n "$IVR_UAS" ] && { kill "$IVR_UAS" 2>/dev/null || true; wait "$IVR_UAS" 2>/dev/null || true; }
   kill "$SAMPLER" 2>/dev/null || true; SAMPLER=""
   mix_dirs=(); for name in "${names[@]}"; do mix_dirs+=("$L/$name"); done
   read -r made ok failed < <(sum_parts "" "${mix_dirs[@]}")
   read -r ivr_made ivr_ok ivr_failed < <(sum_parts "ivr " "${ivr_dirs[@]}")
-  made=$((made + ivr_made)); ok=$((ok + ivr_ok)); failed=$((failed + ivr_failed))
+  read -r speech_made speech_ok speech_failed < <(sum_parts "ivr " "${speech_dirs[@]}")
+  made=$((made + ivr_made + speech_made)); ok=$((ok + ivr_ok + speech_ok)); failed=$((failed + ivr_failed + speech_failed))
   records=$(sqlite3 "$L/calls.db" "select count(*) from calls")
   by_outcome=$(sqlite3 "$L/calls.db" "select coalesce(outcome,'-') || '=' || count(*) from calls group by outcome" | tr '\n' ' ')
   dropped=$(shutdown_metric "$L/veertien.log" dropped || true)
@@ -354,9 +443,15 @@ if [ "$SKIP_LOAD" = 0 ]; then
   say "LOAD latency INVITE→final response ms at SIPp (n=$n; SIPp's clock ticks in 4 ms steps here): p50 $p50, p90 $p90, p99 $p99, p99.9 $p999, max $max"
   say "LOAD latency in the server (call records' post-dial delay, ms): $(pdd "$L/calls.db" "decision_kind <> 'ask'")"
   if [ "$IVR_ON" = 1 ]; then
-    say "LOAD IVR calls offered $ivr_made (14$IVR_CODE, keypad), SIPp successful $ivr_ok, failed $ivr_failed"
-    ivr_report "$L/calls.db" "$IVR_CHOICES" "$ivr_made" "$IVR_CODE" | while IFS= read -r line; do say "LOAD IVR $line"; done
-    read -r n p50 p90 p99 p999 max < <(percentiles "${ivr_dirs[@]}")
+    if [ -s "$IVR_CHOICES" ]; then
+      say "LOAD IVR calls offered $ivr_made (14$IVR_CODE, keypad), SIPp successful $ivr_ok, failed $ivr_failed"
+      ivr_report "$L/calls.db" "$IVR_CHOICES" "$ivr_made" "$IVR_CODE" key | while IFS= read -r line; do say "LOAD IVR $line"; done
+    fi
+    if [ "$SPEECH_ON" = 1 ]; then
+      say "LOAD IVR speech calls offered $speech_made (14$IVR_CODE, the name said), SIPp successful $speech_ok, failed $speech_failed"
+      ivr_report "$L/calls.db" "$IVR_SPEECH_CHOICES" "$speech_made" "$IVR_CODE" speech | while IFS= read -r line; do say "LOAD IVR speech $line"; done
+    fi
+    read -r n p50 p90 p99 p999 max < <(percentiles "${ivr_dirs[@]}" "${speech_dirs[@]}")
     say "LOAD IVR latency INVITE→200 (IVR answers) ms at SIPp (n=$n): p50 $p50, p90 $p90, p99 $p99, max $max; in the server: $(pdd "$L/calls.db" "decision_kind = 'ask'")"
     say "LOAD IVR contact centre (SIPp UAS): calls $(sipp_uas_total "$L/ivr/uas_stat.csv")"
   fi
