@@ -1196,11 +1196,13 @@ impl CallTask {
             }
             Action::Finished(summary) => {
                 self.settled = true;
-                self.layer.live.fetch_sub(1, Ordering::AcqRel);
                 if summary.answered_at.is_some() {
                     self.layer.metrics.answered.fetch_add(1, Ordering::Relaxed);
                 }
+                // Record first: shutdown closes the record writer once no call is live, so a
+                // call must not count as over before its record is queued.
                 self.write_record(&summary);
+                self.layer.live.fetch_sub(1, Ordering::AcqRel);
             }
         }
     }

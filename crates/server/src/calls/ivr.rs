@@ -1347,8 +1347,9 @@ impl CallTask {
             return;
         }
         self.settled = true;
-        self.layer.live.fetch_sub(1, Ordering::AcqRel);
+        // Record first: shutdown closes the record writer once no call is live.
         self.write_ivr_record();
+        self.layer.live.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn write_ivr_record(&self) {
