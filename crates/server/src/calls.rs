@@ -88,6 +88,15 @@ struct TcpConn {
     transport: Transport,
 }
 
+impl TcpConn {
+    /// Call `token` uses this connection (once, however many messages it sends).
+    fn add_user(&mut self, token: &str) {
+        if !self.users.iter().any(|u| u == token) {
+            self.users.push(token.to_owned());
+        }
+    }
+}
+
 /// Opens a TCP or TLS (the `Transport`) connection to a destination and runs it (reader and
 /// writer, as for a carrier's connection): the server installs one with
 /// [`CallLayer::set_tcp_dialer`].
@@ -397,9 +406,7 @@ impl CallLayer {
                 return Err("the open connection to the destination uses another transport");
             }
             c.tx.try_send(bytes).map_err(|_| "TCP connection to the destination has a full queue")?;
-            if !c.users.iter().any(|u| u == token) {
-                c.users.push(token.to_owned());
-            }
+            c.add_user(token);
             return Ok(());
         }
         let Some(dial) = self.tcp_dialer.get() else { return Err("TCP to destinations is not available") };
@@ -430,10 +437,8 @@ impl CallLayer {
 
     /// Call `token` uses the connection to `peer` (a carrier's, for a call that came on it).
     fn tcp_use(&self, peer: SocketAddr, token: &str) {
-        if let Some(c) = self.tcp.lock().get_mut(&peer)
-            && !c.users.iter().any(|u| u == token)
-        {
-            c.users.push(token.to_owned());
+        if let Some(c) = self.tcp.lock().get_mut(&peer) {
+            c.add_user(token);
         }
     }
 

@@ -6,102 +6,17 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use support::*;
 use veertien_core::{Plan, Settings};
-use veertien_store::{CallFilter, CallRecord, Delivery, Outcome, Store};
+use veertien_store::{CallRecord, Delivery, Outcome};
 
 /// SIPp runs are serialised: the box has two cores and the timings (no-answer after 1 s)
 /// should not depend on how many other calls run at the same time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An even free port for RTP whose successor is free too (SIPp uses port+1 for RTCP... and
-/// some versions port+2 for video).
-fn free_media_port() -> u16 {
-    loop {
-        let p = free_udp_port() & !1;
-        if (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-    }
-}
-
-/// A SIPp UAS playing one municipality destination, answering `calls` calls.
-struct Uas {
-    child: Option<Child>,
-    addr: SocketAddr,
-    name: &'static str,
-}
-
-impl Uas {
-    fn start(scenario_file: &'static str, calls: u32) -> Uas {
-        Self::start_on(scenario_file, calls, "u1")
-    }
-
-    /// As [`Uas::start`], on SIPp transport `transport` (`t1`: TCP, one connection per peer).
-    fn start_on(scenario_file: &'static str, calls: u32, transport: &str) -> Uas {
-        let port = free_udp_port();
-        let child = Command::new("sipp")
-            .args(["-t", transport, "-sf", scenario(scenario_file).to_str().unwrap()])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
-            .args(["-m", &calls.to_string(), "-rtp_echo", "-nostdin", "-timeout", "40s", "-timeout_error"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sipp runs (install the Debian package sip-tester)");
-        Uas { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)), name: scenario_file }
-    }
-
-    fn uri(&self, user: &str) -> String {
-        format!("sip:{user}@{}", self.addr)
-    }
-
-    /// Waits for SIPp to finish its calls; returns (exit code, output tail).
-    fn finish(mut self, within: Duration) -> (i32, String) {
-        let deadline = std::time::Instant::now() + within;
-        let mut child = self.child.take().unwrap();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let out = child.wait_with_output().unwrap();
-                let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-                return (status.code().unwrap_or(-1), tail(&text));
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-                return (-2, format!("{} did not finish in time\n{}", self.name, tail(&text)));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Uas {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
 
 /// Runs SIPp as the carrier's UAC for one call to `service`.
 fn uac(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
@@ -111,34 +26,6 @@ fn uac(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) 
 /// As [`uac`], over TCP (`-t t1`: one connection) to the server's TCP address.
 fn uac_tcp(server_tcp: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
     uac_with(server_tcp, scenario_file, service, &["-t", "t1"])
-}
-
-/// As [`uac`], with more SIPp arguments (transport, `-key name value`...).
-fn uac_with(server: SocketAddr, scenario_file: &str, service: &str, extra: &[&str]) -> (i32, String) {
-    let out = Command::new("sipp")
-        .arg(server.to_string())
-        .args(extra)
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", service, "-i", "127.0.0.1"])
-        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (install the Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text))
-}
-
-/// A municipality alone on its area code (no question asked), with its 14+ number and CBS code.
-fn lone_municipality() -> (String, String) {
-    let plan = Plan::builtin();
-    let a = plan
-        .area_codes()
-        .iter()
-        .filter(|a| a.municipalities.len() == 1)
-        .find(|a| a.code == "020")
-        .or_else(|| plan.area_codes().iter().find(|a| a.municipalities.len() == 1))
-        .expect("the plan has area codes with one municipality");
-    (a.fourteen.clone(), plan.municipality(a.municipalities[0]).cbs.clone())
 }
 
 /// Starts a server whose settings bridge `cbs` to `primary`, with an optional overflow.
@@ -165,14 +52,6 @@ async fn bridge_server(cbs: &str, primary: &str, overflow: Option<(&str, u16)>, 
         adjust(c);
     })
     .await
-}
-
-async fn records(ts: TestServer) -> Vec<CallRecord> {
-    let db = ts.db_path();
-    let report = ts.server.shutdown().await;
-    assert_eq!(report.metrics.live_calls, 0, "no bridged call left over: {:?}", report.metrics);
-    let store = Store::open(db.to_str().unwrap()).await.unwrap();
-    store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap()
 }
 
 fn steps(rec: &CallRecord) -> Vec<(String, String)> {

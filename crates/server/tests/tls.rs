@@ -5,10 +5,9 @@
 //! municipality; the caller's leg must stay on its TLS connection throughout.
 
 mod support;
+mod ivr_support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +17,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use veertien_core::{CallInfo, Decision, Plan, Settings, decide};
+use veertien_core::{Plan, Settings};
 use veertien_sip::{Message, Method, Request, Response, Transport, tcp::Framer};
-use veertien_store::{CallFilter, CallRecord, Delivery, Outcome, Store};
+use veertien_store::{Delivery, Outcome};
 
 /// SIPp and the RTP port range: one call test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -129,83 +128,6 @@ async fn an_unreadable_certificate_stops_start_up_with_the_file_named() {
 }
 
 // ---- calls over TLS ------------------------------------------------------------------------
-
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An even free port whose next three are free too (SIPp's RTP, RTCP, video).
-fn free_media_port() -> u16 {
-    loop {
-        let p = free_udp_port() & !1;
-        if p < 60_000 && (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
-/// A SIPp UAS over UDP playing the municipality's contact centre for one call.
-struct Uas {
-    child: Option<Child>,
-    addr: SocketAddr,
-}
-
-impl Uas {
-    fn start(scenario_file: &str) -> Uas {
-        let port = free_udp_port();
-        let child = Command::new("sipp")
-            .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
-            .args(["-m", "1", "-rtp_echo", "-nostdin", "-timeout", "60s", "-timeout_error"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sipp runs (install the Debian package sip-tester)");
-        Uas { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)) }
-    }
-
-    fn uri(&self, user: &str) -> String {
-        format!("sip:{user}@{}", self.addr)
-    }
-
-    /// Waits for SIPp to finish its call: (exit code, output tail).
-    fn finish(mut self, within: Duration) -> (i32, String) {
-        let until = std::time::Instant::now() + within;
-        let mut child = self.child.take().unwrap();
-        let timed_out = loop {
-            if child.try_wait().unwrap().is_some() {
-                break false;
-            }
-            if std::time::Instant::now() > until {
-                let _ = child.kill();
-                break true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = child.wait_with_output().unwrap();
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        if timed_out { (-2, format!("SIPp did not finish in time\n{tail}")) } else { (out.status.code().unwrap_or(-1), tail) }
-    }
-}
-
-impl Drop for Uas {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// A port bound for both UDP and TCP that the caller names in its Via sent-by and Contact. A
 /// server falling back from TLS would answer or send there (RFC 3261 18.2.2 sends responses
@@ -372,29 +294,6 @@ impl TlsCaller {
     }
 }
 
-/// A municipality alone on its area code (no question asked): its 14+ number and CBS code.
-fn lone_municipality() -> (String, String) {
-    let plan = Plan::builtin();
-    let a = plan
-        .area_codes()
-        .iter()
-        .filter(|a| a.municipalities.len() == 1)
-        .find(|a| a.code == "020")
-        .or_else(|| plan.area_codes().iter().find(|a| a.municipalities.len() == 1))
-        .expect("the plan has area codes with one municipality");
-    (a.fourteen.clone(), plan.municipality(a.municipalities[0]).cbs.clone())
-}
-
-/// Kapelle on the shared area code 0113: its CBS code and keypad digit, from the decision.
-fn kapelle() -> (String, char) {
-    let plan = Plan::builtin();
-    let d = decide(&CallInfo { dialled: "140113", caller: None }, plan, &Settings::defaults(plan), jiff::Timestamp::now());
-    let Decision::Ask { candidates, .. } = d else { panic!("140113 is a shared area code: {d:?}") };
-    let c = candidates.iter().find(|c| c.municipality.name == "Kapelle").expect("Kapelle on 0113");
-    let digit = c.digit.expect("Kapelle is in the keypad menu");
-    (c.municipality.cbs.clone(), char::from_digit(u32::from(digit), 10).unwrap())
-}
-
 /// A server with a TLS listener whose settings bridge `cbs` to the SIPp UAS `kcc`: (server,
 /// the certificate to trust).
 async fn tls_bridge_server(cbs: &str, kcc: &Uas) -> (TestServer, CertificateDer<'static>) {
@@ -432,14 +331,6 @@ async fn tls_server_bridging(
     (ts, der)
 }
 
-async fn records(ts: TestServer) -> Vec<CallRecord> {
-    let db = ts.db_path();
-    let report = ts.server.shutdown().await;
-    assert_eq!(report.metrics.live_calls, 0, "no call left over: {:?}", report.metrics);
-    let store = Store::open(db.to_str().unwrap()).await.unwrap();
-    store.list_calls(&CallFilter { limit: 100, ..Default::default() }).await.unwrap()
-}
-
 /// What every message of the caller's leg must say: our TLS listener, over TLS.
 fn assert_tls_contact(r: &Response, tls_port: u16) {
     assert_eq!(
@@ -455,6 +346,28 @@ fn assert_tls_via(bye: &Request, tls_port: u16) {
     assert_eq!((&via.host[..], via.port), (&b"127.0.0.1"[..], Some(tls_port)), "our Via names the TLS listener: {bye:?}");
 }
 
+/// A call from a carrier on TLS to a server that bridges `cbs` to a SIPp contact centre which
+/// answers and then hangs up: the caller connected (trusting the server's certificate), with
+/// its RTP socket and the port that must stay untouched.
+struct TlsCall {
+    ts: TestServer,
+    kcc: Uas,
+    tls_port: u16,
+    watch: Watch,
+    rtp: std::net::UdpSocket,
+    caller: TlsCaller,
+}
+
+async fn tls_call(cbs: &str) -> TlsCall {
+    let kcc = Uas::start("uas_answer_then_bye.xml", 1);
+    let (ts, der) = tls_bridge_server(cbs, &kcc).await;
+    let tls_addr = ts.server.tls_addr().unwrap();
+    let watch = Watch::bind();
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let caller = TlsCaller::new(connect(tls_addr, der).await, watch.port);
+    TlsCall { ts, kcc, tls_port: tls_addr.port(), watch, rtp, caller }
+}
+
 /// A bridged call from a carrier on TLS: the INVITE (with SDP) on its connection, answered
 /// through the bridge by the municipality (SIPp over UDP), ACK; the municipality hangs up, so
 /// our BYE must reach the caller on its TLS connection (Via `SIP/2.0/TLS`, our TLS port), and
@@ -463,22 +376,17 @@ fn assert_tls_via(bye: &Request, tls_port: u16) {
 async fn bridged_call_from_a_tls_carrier_hung_up_by_the_municipality() {
     let _g = SERIAL.lock().await;
     let (fourteen, cbs) = lone_municipality();
-    let kcc = Uas::start("uas_answer_then_bye.xml");
-    let (ts, der) = tls_bridge_server(&cbs, &kcc).await;
-    let tls_addr = ts.server.tls_addr().unwrap();
-    let watch = Watch::bind();
-    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut caller = TlsCaller::new(connect(tls_addr, der).await, watch.port);
+    let TlsCall { ts, kcc, tls_port, watch, rtp, mut caller } = tls_call(&cbs).await;
 
     caller.invite(&fourteen, rtp.local_addr().unwrap().port()).await;
     let ok = caller.invite_answered(Duration::from_secs(10)).await;
     assert_eq!(ok.status(), 200, "answered through the bridge, not redirected: {ok:?}");
     assert!(String::from_utf8_lossy(ok.body()).contains("m=audio"), "the answer carries SDP: {ok:?}");
-    assert_tls_contact(&ok, tls_addr.port());
+    assert_tls_contact(&ok, tls_port);
     caller.ack().await;
 
     let bye = caller.bye_answered(Duration::from_secs(10)).await;
-    assert_tls_via(&bye, tls_addr.port());
+    assert_tls_via(&bye, tls_port);
     let (code, log) = tokio::task::spawn_blocking(move || kcc.finish(Duration::from_secs(10))).await.unwrap();
     assert_eq!(code, 0, "municipality: INVITE answered, ACK seen, its BYE answered 200:\n{log}");
     watch.assert_untouched();
@@ -503,26 +411,21 @@ async fn ivr_call_from_a_tls_carrier_reaches_its_municipality() {
         eprintln!("skipped: needs sipp and espeak-ng (the IVR's prompts)");
         return;
     }
-    let (cbs, digit) = kapelle();
-    let kcc = Uas::start("uas_answer_then_bye.xml");
-    let (ts, der) = tls_bridge_server(&cbs, &kcc).await;
-    let tls_addr = ts.server.tls_addr().unwrap();
-    let watch = Watch::bind();
-    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut caller = TlsCaller::new(connect(tls_addr, der).await, watch.port);
+    let (cbs, digit) = ivr_support::kapelle();
+    let TlsCall { ts, kcc, tls_port, watch, rtp, mut caller } = tls_call(&cbs).await;
 
     caller.invite("140113", rtp.local_addr().unwrap().port()).await;
     // The IVR synthesises its prompts on first use: allow for espeak-ng.
     let ok = caller.invite_answered(Duration::from_secs(30)).await;
     assert_eq!(ok.status(), 200, "answered by the IVR, not refused 480: {ok:?}");
-    assert_tls_contact(&ok, tls_addr.port());
+    assert_tls_contact(&ok, tls_port);
     caller.ack().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let r = caller.key_by_info(digit).await;
     assert_eq!(r.status(), 200, "the key by INFO is taken: {r:?}");
 
     let bye = caller.bye_answered(Duration::from_secs(30)).await;
-    assert_tls_via(&bye, tls_addr.port());
+    assert_tls_via(&bye, tls_port);
     let (code, log) = tokio::task::spawn_blocking(move || kcc.finish(Duration::from_secs(10))).await.unwrap();
     assert_eq!(code, 0, "Kapelle: the put-through call answered, its BYE answered 200:\n{log}");
     watch.assert_untouched();
@@ -541,22 +444,6 @@ async fn ivr_call_from_a_tls_carrier_reaches_its_municipality() {
 }
 
 // ---- destinations over TLS -----------------------------------------------------------------
-
-/// SIPp as the carrier (UDP) for one call to `service` (`bridge_uac.xml`: INVITE with SDP,
-/// ACK, audio, BYE after 1.5 s).
-fn sipp_caller(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
-    let out = Command::new("sipp")
-        .arg(server.to_string())
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", service, "-i", "127.0.0.1"])
-        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (install the Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<&str> = text.lines().collect();
-    (out.status.code().unwrap_or(-1), lines[lines.len().saturating_sub(40)..].join("\n"))
-}
 
 /// A certificate for the IP address 127.0.0.1 (no DNS on the call path: a destination is
 /// verified for its address), as (PEM, DER, PKCS#8 key DER).
@@ -628,7 +515,7 @@ async fn municipality_reached_over_tls() {
     let destination = format!("sip:kcc@{kcc};transport=tls");
     let (ts, _) = tls_server_bridging(&cbs, &destination, kcc, |c| c.trunk.tls_ca = Some(ca_path)).await;
     let (udp, tls_port) = (ts.udp, ts.server.tls_addr().unwrap().port());
-    let (code, log) = tokio::task::spawn_blocking(move || sipp_caller(udp, "bridge_uac.xml", &fourteen)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &fourteen, &[])).await.unwrap();
     assert_eq!(code, 0, "caller (UDP): answered through the bridge, BYE answered:\n{log}");
     let seen = centre.await.unwrap().expect("the municipality's TLS connection carried the call");
     let methods: Vec<&str> = seen.iter().map(|q| q.method().as_str()).collect();

@@ -1,6 +1,11 @@
-//! Shared helpers: an in-process server on free loopback ports with a temporary store, and a
-//! raw UDP SIP client.
+//! Shared helpers: an in-process server on free loopback ports with a temporary store, a
+//! raw UDP SIP client, and real SIP peers (`peers`: SIPp as carrier or contact centre).
 #![allow(dead_code)]
+
+mod peers;
+// Not every test binary uses a SIP peer.
+#[allow(unused_imports)]
+pub use peers::*;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
