@@ -71,21 +71,20 @@ pub(crate) enum Inbound {
     // Boxed: a parsed message is over 1 KB, and a call's inbox reserves its slots up front.
     Request(Box<Request>, SocketAddr, Transport),
     Response(Box<Response>, SocketAddr, Transport),
-    /// A TCP connection the call uses closed or could not be opened: its requests still
-    /// waiting on it fail now (RFC 3261 17.1.4) instead of after Timer B/F.
-    ConnectionLost { peer: SocketAddr, reason: Arc<str> },
+    /// A TCP or TLS connection the call uses closed or could not be opened: its requests
+    /// still waiting on it fail now (RFC 3261 17.1.4) instead of after Timer B/F.
+    ConnectionLost { peer: Peer, reason: Arc<str> },
 }
 
-/// A TCP connection as the call layer sees it: where to write, and the calls that use it (by
-/// token): it is not closed as idle while one does, and they hear when it is gone.
+/// A TCP or TLS connection as the call layer sees it: where to write, and the calls that use
+/// it (by token): it is not closed as idle while one does, and they hear when it is gone.
+/// Connections are keyed by transport and address, so a TLS leg is only ever written to a TLS
+/// connection, and a TCP and a TLS destination on the same address each get their own.
 struct TcpConn {
     tx: mpsc::Sender<Bytes>,
     users: Vec<String>,
     /// Opened by us towards a destination (counted against the outbound bound).
     outbound: bool,
-    /// `Tcp`, or `Tls` for a carrier's connection to our TLS listener: a call only writes to a
-    /// connection of the transport its leg uses, so a TLS leg never goes out in the clear.
-    transport: Transport,
 }
 
 impl TcpConn {
@@ -176,9 +175,10 @@ pub struct CallLayer {
     ivr_live: AtomicUsize,
     /// `[sip]` as far as a REFER's Refer-To needs it (the same URI a 302 would carry).
     sip_cfg: crate::config::SipConfig,
-    /// Open carrier TCP connections by peer address: a call that came in on one answers and
-    /// sends its in-dialog requests on it (bounded by `sip.tcp_max_connections`).
-    tcp: Mutex<HashMap<SocketAddr, TcpConn>>,
+    /// Open TCP and TLS connections (carriers' and those we opened towards destinations) by
+    /// transport and peer address: a call that came in on one answers and sends its in-dialog
+    /// requests on it (bounded by `sip.tcp_max_connections`).
+    tcp: Mutex<HashMap<Peer, TcpConn>>,
     /// Our TCP listening port (Contact and Via of calls over TCP).
     tcp_port: std::sync::OnceLock<u16>,
     /// Our TLS listening port (Contact and Via of calls over TLS).
@@ -353,19 +353,20 @@ impl CallLayer {
         }
     }
 
-    /// A carrier's TCP or TLS (`transport`) connection opened: calls arriving on it write to `tx`.
-    pub fn tcp_opened(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>, transport: Transport) {
-        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false, transport });
+    /// A carrier's TCP or TLS (`peer.transport`) connection opened: calls arriving on it write
+    /// to `tx`.
+    pub fn tcp_opened(&self, peer: Peer, tx: mpsc::Sender<Bytes>) {
+        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false });
     }
 
-    /// A TCP connection closed (by either side, or idle).
-    pub fn tcp_closed(&self, peer: SocketAddr) {
-        self.tcp_gone(peer, "connection closed");
+    /// A TCP or TLS connection closed (by either side, or idle).
+    pub fn tcp_closed(&self, peer: Peer) {
+        self.tcp_gone(peer, &format!("{} connection closed", peer.transport.as_str()));
     }
 
-    /// Unregisters a TCP connection and tells the calls that used it, so a request waiting
-    /// on it fails at once and the call moves to its next route step.
-    pub fn tcp_gone(&self, peer: SocketAddr, reason: &str) {
+    /// Unregisters a TCP or TLS connection and tells the calls that used it, so a request
+    /// waiting on it fails at once and the call moves to its next route step.
+    pub fn tcp_gone(&self, peer: Peer, reason: &str) {
         let Some(conn) = self.tcp.lock().remove(&peer) else { return };
         if conn.outbound {
             self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
@@ -383,77 +384,75 @@ impl CallLayer {
         }
     }
 
-    /// How the server opens connections to destinations over TCP.
+    /// How the server opens connections to destinations over TCP and TLS.
     pub fn set_tcp_dialer(&self, dialer: TcpDialer) {
         let _ = self.tcp_dialer.set(dialer);
     }
 
-    /// TCP connections we opened towards destinations and that are open (or opening).
+    /// TCP and TLS connections we opened towards destinations and that are open (or opening).
     pub fn tcp_outbound(&self) -> usize {
         self.tcp_outbound.load(Ordering::Relaxed)
     }
 
-    /// Queues bytes of call `token` for a destination reached over TCP or TLS (`transport`):
-    /// on the open connection to it (whoever opened it), else on a new one (the bytes wait in
-    /// its outbox while it connects). The call is registered as a user of the connection in
-    /// the same step, so a connect that fails at once still reaches it. Why it was not sent,
-    /// if not.
-    fn tcp_send_or_dial(&self, peer: SocketAddr, bytes: Bytes, token: &str, transport: Transport) -> Result<(), &'static str> {
+    /// Queues bytes of call `token` for a destination reached over TCP or TLS
+    /// (`peer.transport`): on the open connection of that transport to it (whoever opened
+    /// it), else on a new one (the bytes wait in its outbox while it connects). The call is
+    /// registered as a user of the connection in the same step, so a connect that fails at
+    /// once still reaches it. Why it was not sent, if not: the text names the transport, as
+    /// it ends up in the call record's route step.
+    fn tcp_send_or_dial(&self, peer: Peer, bytes: Bytes, token: &str) -> Result<(), String> {
+        let t = peer.transport.as_str();
         let mut map = self.tcp.lock();
         if let Some(c) = map.get_mut(&peer) {
-            if c.transport != transport {
-                // Never a TLS leg's message in the clear (nor the reverse).
-                return Err("the open connection to the destination uses another transport");
-            }
-            c.tx.try_send(bytes).map_err(|_| "TCP connection to the destination has a full queue")?;
+            c.tx.try_send(bytes).map_err(|_| format!("{t} connection to the destination has a full queue"))?;
             c.add_user(token);
             return Ok(());
         }
-        let Some(dial) = self.tcp_dialer.get() else { return Err("TCP to destinations is not available") };
+        let Some(dial) = self.tcp_dialer.get() else { return Err(format!("{t} to destinations is not available")) };
         if self.tcp_outbound.fetch_add(1, Ordering::AcqRel) >= self.sip_cfg.tcp_max_connections {
             self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
-            return Err("no TCP connection may be opened (sip.tcp_max_connections reached)");
+            return Err(format!("no {t} connection may be opened (sip.tcp_max_connections reached)"));
         }
         let (tx, rx) = mpsc::channel(TCP_OUTBOX);
         // A fresh outbox has room: the first message always fits.
         let _ = tx.try_send(bytes);
-        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true, transport });
+        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true });
         drop(map);
         self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
-        dial(peer, transport, rx);
+        dial(peer.addr, peer.transport, rx);
         Ok(())
     }
 
     /// A call in progress uses this connection: not to be closed as idle.
-    pub fn tcp_busy(&self, peer: SocketAddr) -> bool {
+    pub fn tcp_busy(&self, peer: Peer) -> bool {
         self.tcp.lock().get(&peer).is_some_and(|c| !c.users.is_empty())
     }
 
-    /// Whether calls can be served on this TCP or TLS connection: it is registered with that
-    /// transport, and we know the listening port our Via and Contact must name.
-    pub(crate) fn tcp_usable(&self, peer: SocketAddr, transport: Transport) -> bool {
-        self.stream_port(transport).is_some() && self.tcp.lock().get(&peer).is_some_and(|c| c.transport == transport)
+    /// Whether calls can be served on this TCP or TLS connection: it is registered, and we
+    /// know the listening port of its transport that our Via and Contact must name.
+    pub(crate) fn tcp_usable(&self, peer: Peer) -> bool {
+        self.stream_port(peer.transport).is_some() && self.tcp.lock().contains_key(&peer)
     }
 
     /// Call `token` uses the connection to `peer` (a carrier's, for a call that came on it).
-    fn tcp_use(&self, peer: SocketAddr, token: &str) {
+    fn tcp_use(&self, peer: Peer, token: &str) {
         if let Some(c) = self.tcp.lock().get_mut(&peer) {
             c.add_user(token);
         }
     }
 
     /// Call `token` is over: it no longer keeps the connection to `peer` open.
-    fn tcp_release(&self, peer: SocketAddr, token: &str) {
+    fn tcp_release(&self, peer: Peer, token: &str) {
         if let Some(c) = self.tcp.lock().get_mut(&peer) {
             c.users.retain(|u| u != token);
         }
     }
 
-    /// Queues bytes for the writer of a connection of `transport`; false when it is gone, its
-    /// queue is full, or the connection now registered for `peer` uses another transport
-    /// (a TLS leg's messages are never written to a plain TCP connection).
-    fn tcp_send(&self, peer: SocketAddr, bytes: Bytes, transport: Transport) -> bool {
-        let tx = self.tcp.lock().get(&peer).filter(|c| c.transport == transport).map(|c| c.tx.clone());
+    /// Queues bytes for the writer of the connection to `peer` (of its transport: a TLS leg's
+    /// messages are never written to a plain TCP connection); false when it is gone or its
+    /// queue is full.
+    fn tcp_send(&self, peer: Peer, bytes: Bytes) -> bool {
+        let tx = self.tcp.lock().get(&peer).map(|c| c.tx.clone());
         tx.is_some_and(|tx| tx.try_send(bytes).is_ok())
     }
 
@@ -551,14 +550,14 @@ impl CallLayer {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let record_id = format!("{}-{}{:x}-{seq}", self.node_id, if is_ivr { "i" } else { "b" }, self.boot_ms);
         let layer = self.clone();
-        let tcp_peer = new.transport.is_reliable().then_some(new.source);
+        let tcp_peer = new.transport.is_reliable().then_some(Peer { addr: new.source, transport: new.transport });
         if let Some(p) = tcp_peer {
             self.tcp_use(p, &token);
         }
         tokio::spawn(async move {
             let mut task = CallTask::new(layer.clone(), token.clone(), record_id, new, media, front);
             task.run(rx).await;
-            for (peer, _) in task.b_tcp.drain() {
+            for peer in task.b_tcp.drain() {
                 layer.tcp_release(peer, &token);
             }
             if !task.settled {
@@ -618,12 +617,12 @@ struct CallTask {
     /// The IVR in front of the bridge (IVR calls only): owns the caller's dialog until it
     /// hands the call to the machine, and again after a failed bridge (`ivr.rs`).
     front: Option<Box<ivr::Front>>,
-    /// Destinations this call reaches over TCP (the call is a user of each connection, which
-    /// keeps it from being closed as idle).
-    b_tcp: HashMap<SocketAddr, Transport>,
-    /// A message that could not be handed to its TCP connection, and why: the requests
-    /// waiting on that connection fail after the current action (see `pump`).
-    unsendable: Option<(SocketAddr, Arc<str>)>,
+    /// Destinations this call reaches over TCP or TLS (the call is a user of each connection,
+    /// which keeps it from being closed as idle).
+    b_tcp: std::collections::HashSet<Peer>,
+    /// A message that could not be handed to its connection, and why: the requests waiting
+    /// on that connection fail after the current action (see `pump`).
+    unsendable: Option<(Peer, Arc<str>)>,
     /// Why the last connection was lost, for the requests it failed.
     lost_reason: Option<Arc<str>>,
     /// Holds one of `sip.max_concurrent_calls` (given back when the call is over).
@@ -690,7 +689,7 @@ impl CallTask {
             settled: false,
             holds_ivr_slot: front.is_some(),
             front,
-            b_tcp: HashMap::new(),
+            b_tcp: std::collections::HashSet::new(),
             unsendable: None,
             lost_reason: None,
             holds_call_slot: true,
@@ -877,24 +876,20 @@ impl CallTask {
     }
 
     async fn send_bytes(&mut self, to: Peer, bytes: &[u8]) {
-        if self.b_tcp.get(&to.addr) == Some(&to.transport) {
+        if self.b_tcp.contains(&to) {
             // A destination over TCP or TLS: its connection, opened on first use and then reused.
-            if let Err(why) = self.layer.tcp_send_or_dial(to.addr, Bytes::copy_from_slice(bytes), &self.token, to.transport) {
-                tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
-                self.unsendable = Some((to.addr, Arc::from(why)));
+            if let Err(why) = self.layer.tcp_send_or_dial(to, Bytes::copy_from_slice(bytes), &self.token) {
+                tracing::info!(call = %self.record_id, to = %to.addr, %why, "message not sent");
+                self.unsendable = Some((to, Arc::from(why)));
             }
             return;
         }
         if to.transport.is_reliable() {
             // The caller's TCP or TLS connection (its writer task owns the stream).
-            if !self.layer.tcp_send(to.addr, Bytes::copy_from_slice(bytes), to.transport) {
-                let why = if to.transport == Transport::Tls {
-                    "TLS connection gone or its queue full"
-                } else {
-                    "TCP connection gone or its queue full"
-                };
-                tracing::info!(call = %self.record_id, to = %to.addr, why, "message not sent");
-                self.unsendable = Some((to.addr, Arc::from(why)));
+            if !self.layer.tcp_send(to, Bytes::copy_from_slice(bytes)) {
+                let why = format!("{} connection gone or its queue full", to.transport.as_str());
+                tracing::info!(call = %self.record_id, to = %to.addr, %why, "message not sent");
+                self.unsendable = Some((to, Arc::from(why)));
             }
             return;
         }
@@ -903,11 +898,11 @@ impl CallTask {
         }
     }
 
-    /// The TCP connection to `peer` is gone (or a message could not be queued on it): the
-    /// requests waiting on it fail now, so a destination that refuses the connection is passed
-    /// at once instead of after `[trunk] no_response_ms`.
-    fn connection_lost(&mut self, peer: SocketAddr, reason: Arc<str>) {
-        tracing::info!(call = %self.record_id, %peer, %reason, "TCP connection lost");
+    /// The TCP or TLS connection to `peer` is gone (or a message could not be queued on it):
+    /// the requests waiting on it fail now, so a destination that refuses the connection is
+    /// passed at once instead of after `[trunk] no_response_ms`.
+    fn connection_lost(&mut self, peer: Peer, reason: Arc<str>) {
+        tracing::info!(call = %self.record_id, peer = %peer.addr, transport = peer.transport.as_str(), %reason, "connection lost");
         self.lost_reason = Some(reason);
         self.table.on_connection_lost(peer);
     }
@@ -965,7 +960,9 @@ impl CallTask {
         let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
         uri_transport(first)
             .or_else(|| self.layer.trunk_stream.filter(|_| Some(hop) == self.layer.outbound))
-            .or_else(|| self.b_tcp.get(&hop).copied())
+            // TLS first: a Contact without a transport parameter never downgrades a call that
+            // reaches this address over TLS.
+            .or_else(|| [Transport::Tls, Transport::Tcp].into_iter().find(|&t| self.b_tcp.contains(&Peer { addr: hop, transport: t })))
     }
 
     async fn on_table_action(&mut self, a: txn::Action) {
@@ -1109,7 +1106,7 @@ impl CallTask {
                 };
                 let mut request = request;
                 if leg == Leg::B && hop.transport.is_reliable() {
-                    self.b_tcp.insert(hop.addr, hop.transport);
+                    self.b_tcp.insert(hop);
                     // The destination's requests in this dialog come back over TCP (TLS) too,
                     // to our listener of that transport when we have one.
                     if let (Some(port), Some(_)) = (self.layer.stream_port(hop.transport), request.contact.as_ref()) {

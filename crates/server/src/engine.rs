@@ -445,7 +445,7 @@ impl Engine {
         // the IVR; plain bridge decisions to the B2BUA; the rest stays on the inline path.
         // Over TCP or TLS the call keeps using the caller's connection (registered by its
         // reader, with its transport: a TLS caller's leg never falls back to plain TCP).
-        let layer = self.calls.get().filter(|l| transport == Transport::Udp || l.tcp_usable(src, transport.sip()));
+        let layer = self.calls.get().filter(|l| transport == Transport::Udp || l.tcp_usable(veertien_sip::transaction::Peer { addr: src, transport: transport.sip() }));
         let ivr = layer.filter(|l| l.ivr().is_some());
         let route_call = match &decision {
             Decision::Ask { .. } | Decision::Announce { forward_to: None, .. } if ivr.is_some() => Some(true),

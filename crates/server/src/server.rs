@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use veertien_sip::tcp::{FrameError, Framer};
+use veertien_sip::transaction::Peer as SipPeer;
 use veertien_store::{RecordWriter, Store, WriterConfig, WriterMetrics};
 
 use crate::calls::{CallLayer, IvrContext};
@@ -452,6 +453,7 @@ const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 async fn tcp_accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, engine: Arc<Engine>, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(engine.config().sip.tcp_max_connections));
     let mut conns = JoinSet::new();
+    let what = if tls.is_some() { "TLS" } else { "TCP" };
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
@@ -460,7 +462,7 @@ async fn tcp_accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcc
                 Ok(v) => v,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "TCP accept");
+                    tracing::warn!(error = %e, listener = what, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -470,7 +472,7 @@ async fn tcp_accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcc
             continue;
         }
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "TCP connection limit reached; closing new connection");
+            tracing::warn!(%peer, listener = what, "connection limit reached; closing new connection");
             continue;
         };
         let (engine, stop, tls) = (engine.clone(), stop.clone(), tls.clone());
@@ -490,8 +492,8 @@ async fn tcp_accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcc
     conns.shutdown().await;
 }
 
-/// Unregisters a TCP connection from the call layer however its task ends.
-struct TcpRegistration(Option<(Arc<crate::calls::CallLayer>, SocketAddr)>);
+/// Unregisters a TCP or TLS connection from the call layer however its task ends.
+struct TcpRegistration(Option<(Arc<crate::calls::CallLayer>, SipPeer)>);
 
 impl Drop for TcpRegistration {
     fn drop(&mut self) {
@@ -513,8 +515,9 @@ async fn tcp_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
     // their tasks queue bytes here and this task writes them (through TLS when it is TLS).
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(crate::calls::TCP_OUTBOX);
     let _registration = TcpRegistration(engine.call_layer().map(|l| {
-        l.tcp_opened(peer, out_tx, transport.sip());
-        (l.clone(), peer)
+        let key = SipPeer { addr: peer, transport: transport.sip() };
+        l.tcp_opened(key, out_tx);
+        (l.clone(), key)
     }));
     tcp_run(stream, peer, engine, stop, out_rx, transport).await;
 }
@@ -557,12 +560,15 @@ fn tcp_dialer(
         tokio::spawn(async move {
             let Some(engine) = engine.upgrade() else { return };
             let layer = engine.call_layer().cloned();
-            let _registration = TcpRegistration(layer.clone().map(|l| (l, peer)));
+            let key = SipPeer { addr: peer, transport };
+            let _registration = TcpRegistration(layer.clone().map(|l| (l, key)));
             let within = Duration::from_millis(engine.config().trunk.no_response_ms);
+            // The texts end up in the call record's route step: they name the real transport.
+            let t = transport.as_str();
             let failed = |why: String| {
-                tracing::info!(%peer, %why, "TCP connection to the destination failed");
+                tracing::info!(%peer, transport = t, %why, "connection to the destination failed");
                 if let Some(l) = &layer {
-                    l.tcp_gone(peer, &why);
+                    l.tcp_gone(key, &why);
                 }
             };
             let tls = match (transport, tls) {
@@ -577,8 +583,8 @@ fn tcp_dialer(
                 _ = stop.cancelled() => return,
                 r = tokio::time::timeout_at(until, TcpStream::connect(peer)) => match r {
                     Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return failed(format!("TCP connection to the destination failed: {e}")),
-                    Err(_) => return failed(format!("TCP connection to the destination not open within {within:?}")),
+                    Ok(Err(e)) => return failed(format!("{t} connection to the destination failed: {e}")),
+                    Err(_) => return failed(format!("{t} connection to the destination not open within {within:?}")),
                 },
             };
             let _ = stream.set_nodelay(true);
@@ -625,14 +631,14 @@ async fn tcp_run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 continue;
             }
             r = tokio::time::timeout(idle, stream.read(&mut buf)) => match r {
-                Err(_) if engine.call_layer().is_some_and(|l| l.tcp_busy(peer)) => continue,
-                Err(_) => { tracing::debug!(%peer, "TCP idle timeout"); return; }
+                Err(_) if engine.call_layer().is_some_and(|l| l.tcp_busy(SipPeer { addr: peer, transport: transport.sip() })) => continue,
+                Err(_) => { tracing::debug!(%peer, transport = transport.sip().as_str(), "idle timeout"); return; }
                 Ok(Err(_)) | Ok(Ok(0)) => return,
                 Ok(Ok(n)) => n,
             },
         };
         if let Err(e) = framer.push(&buf[..n]) {
-            tracing::info!(%peer, error = %e, "closing TCP connection");
+            tracing::info!(%peer, transport = transport.sip().as_str(), error = %e, "closing connection");
             return;
         }
         loop {
@@ -655,11 +661,11 @@ async fn tcp_run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 }
                 Err(FrameError::Malformed(e)) => {
                     // A stream cannot be resynchronised after a framing error.
-                    tracing::info!(%peer, error = %e, "malformed SIP message on TCP; closing connection");
+                    tracing::info!(%peer, transport = transport.sip().as_str(), error = %e, "malformed SIP message on a stream; closing connection");
                     return;
                 }
                 Err(e) => {
-                    tracing::info!(%peer, error = %e, "closing TCP connection");
+                    tracing::info!(%peer, transport = transport.sip().as_str(), error = %e, "closing connection");
                     return;
                 }
             }

@@ -452,6 +452,60 @@ fn ip_certificate() -> (String, CertificateDer<'static>, Vec<u8>) {
     (ck.cert.pem(), ck.cert.der().clone(), ck.key_pair.serialize_der())
 }
 
+/// Serves one SIP connection of a test contact centre: answers an INVITE with `status` (a 200
+/// with SDP and a Contact with `contact_transport`), takes the ACK and answers a BYE 200.
+/// Returns the requests it got once the BYE is answered, or once the ACK of a failure is in
+/// and `done` is notified (the connection is held open until then, as a real peer would).
+async fn serve_sip<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    addr: SocketAddr,
+    status: u16,
+    contact_transport: &str,
+    done: Arc<tokio::sync::Notify>,
+) -> Result<Vec<Request>, String> {
+    let mut framer = Framer::new(65_535);
+    let mut seen = Vec::new();
+    loop {
+        let Message::Request(q) = next_message(&mut stream, &mut framer, Duration::from_secs(20)).await else { continue };
+        seen.push(q.clone());
+        let reply = match q.method() {
+            Method::Invite if status == 200 => {
+                // PCMA: what the caller (bridge_uac.xml) offers; the relay does not transcode.
+                let sdp = "v=0\r\no=kcc 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+                Response::builder(&q, 200)
+                    .to_tag("kcc1")
+                    .header(veertien_sip::HeaderName::Contact, format!("<sip:kcc@{addr};transport={contact_transport}>"))
+                    .body("application/sdp", sdp)
+                    .build()
+            }
+            Method::Invite => Response::builder(&q, status).to_tag("kcc0").build(),
+            Method::Ack if status != 200 => {
+                let _ = tokio::time::timeout(Duration::from_secs(20), done.notified()).await;
+                return Ok(seen);
+            }
+            Method::Ack => continue,
+            _ => Response::builder(&q, 200).build(),
+        };
+        stream.write_all(&reply.to_bytes()).await.map_err(|e| e.to_string())?;
+        stream.flush().await.map_err(|e| e.to_string())?;
+        if *q.method() == Method::Bye {
+            let _ = stream.shutdown().await;
+            done.notify_one();
+            return Ok(seen);
+        }
+    }
+}
+
+/// A TLS acceptor with `cert` (and its PKCS#8 `key`).
+fn acceptor(cert: CertificateDer<'static>, key: Vec<u8>) -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 /// A municipality's contact centre over TLS, in Rust: accepts one connection with `cert`,
 /// answers one INVITE 200 (SDP, Contact with `;transport=tls`), takes the ACK and answers the
 /// BYE. The requests it got, or why the connection failed.
@@ -459,42 +513,53 @@ async fn tls_contact_centre(
     cert: CertificateDer<'static>,
     key: Vec<u8>,
 ) -> (SocketAddr, tokio::task::JoinHandle<Result<Vec<Request>, String>>) {
-    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = acceptor(cert, key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut tls = acceptor.accept(tcp).await.map_err(|e| format!("handshake: {e}"))?;
-        let mut framer = Framer::new(65_535);
-        let mut seen = Vec::new();
-        loop {
-            let Message::Request(q) = next_message(&mut tls, &mut framer, Duration::from_secs(20)).await else { continue };
-            seen.push(q.clone());
-            let reply = match q.method() {
-                Method::Invite => {
-                    // PCMA: what the caller (bridge_uac.xml) offers; the relay does not transcode.
-                    let sdp = "v=0\r\no=kcc 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
-                    Response::builder(&q, 200)
-                        .to_tag("kcc1")
-                        .header(veertien_sip::HeaderName::Contact, format!("<sip:kcc@{addr};transport=tls>"))
-                        .body("application/sdp", sdp)
-                        .build()
+        let tls = acceptor.accept(tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        serve_sip(tls, addr, 200, "tls", Arc::new(tokio::sync::Notify::new())).await
+    });
+    (addr, task)
+}
+
+/// A contact centre speaking SIP over plain TCP and over TLS on the same port, as some SBCs
+/// do: each connection is told apart by its first byte (a TLS ClientHello starts with 0x16, a
+/// SIP request with a letter). Over TCP it answers an INVITE `tcp_status`; over TLS 200. What
+/// each connection carried, by transport ("TCP", "TLS"), for the connections made within 20 s
+/// (at most two).
+async fn tcp_and_tls_contact_centre(
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+    tcp_status: u16,
+) -> (SocketAddr, tokio::task::JoinHandle<Vec<(&'static str, Result<Vec<Request>, String>)>>) {
+    let acceptor = acceptor(cert, key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let done = Arc::new(tokio::sync::Notify::new());
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            let Ok(Ok((tcp, _))) = tokio::time::timeout(Duration::from_secs(20), listener.accept()).await else { break };
+            let mut first = [0u8; 1];
+            let (acceptor, done) = (acceptor.clone(), done.clone());
+            let tls = matches!(tcp.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+            conns.push(tokio::spawn(async move {
+                if !tls {
+                    return ("TCP", serve_sip(tcp, addr, tcp_status, "tcp", done).await);
                 }
-                Method::Ack => continue,
-                _ => Response::builder(&q, 200).build(),
-            };
-            tls.write_all(&reply.to_bytes()).await.map_err(|e| e.to_string())?;
-            tls.flush().await.map_err(|e| e.to_string())?;
-            if *q.method() == Method::Bye {
-                let _ = tls.shutdown().await;
-                return Ok(seen);
-            }
+                match acceptor.accept(tcp).await {
+                    Ok(tls) => ("TLS", serve_sip(tls, addr, 200, "tls", done).await),
+                    Err(e) => ("TLS", Err(format!("handshake: {e}"))),
+                }
+            }));
         }
+        let mut out = Vec::new();
+        for c in conns {
+            out.push(c.await.unwrap());
+        }
+        out
     });
     (addr, task)
 }
@@ -539,6 +604,58 @@ async fn municipality_reached_over_tls() {
     assert_eq!(recs[0].destination.as_deref(), Some(destination.as_str()), "{:?}", recs[0]);
 }
 
+/// A municipality whose contact centre takes SIP over TCP and over TLS on the same address
+/// and port: the primary step (`;transport=tcp`) is busy, the overflow (`;transport=tls`, same
+/// address) answers. Connections are keyed by transport and address, so the overflow gets a
+/// TLS connection of its own while the TCP one is still open, instead of being refused (or,
+/// worse, sent in the clear on the TCP connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_and_tls_destinations_on_one_address_each_get_their_own_connection() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let (pem, der, key) = ip_certificate();
+    let (kcc, centre) = tcp_and_tls_contact_centre(der, key, 486).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let settings = dir.path().join("settings.toml");
+    let toml = format!(
+        "[municipality.{cbs}]\nmode = \"bridge\"\ndestination = \"sip:kcc@{kcc};transport=tcp\"\n\
+         overflow = {{ destination = \"sip:kcc@{kcc};transport=tls\", no_answer_secs = 10 }}\n"
+    );
+    std::fs::write(&settings, toml).unwrap();
+    let ts = TestServer::start_in(dir, |c| {
+        c.plan.settings = Some(settings.clone());
+        c.trunk.outbound = Some(kcc);
+        c.trunk.tls_ca = Some(ca.clone());
+        c.trunk.no_response_ms = 1_000;
+        c.health.enabled = false;
+        c.rtp.port_min = 32_000;
+        c.rtp.port_max = 32_099;
+    })
+    .await;
+    let udp = ts.udp;
+    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &fourteen, &[])).await.unwrap();
+    assert_eq!(code, 0, "caller: answered by the overflow over TLS, BYE answered:\n{log}");
+    let conns = centre.await.unwrap();
+    let methods = |want: &str| -> Vec<String> {
+        let (_, r) = conns.iter().find(|(t, _)| *t == want).unwrap_or_else(|| panic!("no {want} connection: {conns:?}"));
+        let seen = r.as_ref().unwrap_or_else(|e| panic!("{want} connection failed: {e}"));
+        seen.iter().map(|q| q.method().as_str().to_owned()).collect()
+    };
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    assert_eq!(methods("TCP"), ["INVITE", "ACK"], "the busy primary over TCP");
+    assert_eq!(methods("TLS"), ["INVITE", "ACK", "BYE"], "the overflow over TLS carried the whole call");
+    let layer = ts.server.engine().call_layer().unwrap();
+    assert_eq!(layer.metrics.tcp_dials.load(std::sync::atomic::Ordering::Relaxed), 2, "one connection per transport");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let steps: Vec<(&str, &str)> =
+        recs[0].route_steps.as_array().unwrap().iter().map(|s| (s["label"].as_str().unwrap_or("?"), s["result"].as_str().unwrap_or("?"))).collect();
+    assert_eq!(steps, [("primary", "busy"), ("overflow", "answered")], "{:?}", recs[0]);
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+}
+
 /// A destination over TLS whose certificate is not from `[trunk] tls_ca` is never sent the
 /// call: the handshake fails, the attempt is unreachable with the reason, and the caller gets
 /// its final answer at once instead of after the no-response timer.
@@ -569,6 +686,34 @@ async fn a_destination_with_an_untrusted_certificate_is_not_called() {
     assert_eq!(recs[0].outcome, Some(Outcome::Unreachable), "{:?}", recs[0]);
     let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
     assert!(detail.contains("TLS handshake with the destination failed") && detail.contains("certificate"), "{:?}", recs[0]);
+}
+
+/// A TLS destination that refuses the connection: the route step's detail, which the portal
+/// shows, names TLS (it said "TCP" before, for every stream transport).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_tls_destination_is_reported_as_tls() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let (pem, _, _) = ip_certificate();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), pem).unwrap();
+    let ca_path = ca.path().to_path_buf();
+    let (ts, _) =
+        tls_server_bridging(&cbs, &format!("sip:kcc@{closed};transport=tls"), closed, |c| c.trunk.tls_ca = Some(ca_path)).await;
+    let client = Client::new(ts.udp).await;
+    let uri = format!("sip:{fourteen}@127.0.0.1");
+    client.send(request("INVITE", &uri, "z9hG4bK-refused", "tls-refused", client.port()).as_bytes()).await;
+    let mut r = client.recv().await;
+    while r.status() < 200 {
+        r = client.recv().await;
+    }
+    assert_eq!(r.status(), 480, "{r:?}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(detail.starts_with("TLS connection to the destination failed"), "{detail}");
+    assert!(!detail.contains("TCP"), "{detail}");
 }
 
 fn header_of(q: &Request, name: &str) -> Option<String> {

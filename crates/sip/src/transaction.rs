@@ -624,18 +624,20 @@ impl Table {
         }
     }
 
-    /// The connection to `addr` closed or could not be opened (RFC 3261 17.1.4): every client
-    /// transaction still waiting for its final response over it fails now, with
-    /// [`Action::TransportError`], instead of waiting for Timer B/F. Transactions that already
-    /// have their final response keep running (their ACK or retransmission absorption does
-    /// not need the connection), and so do those to `addr` over UDP. Returns how many failed.
-    pub fn on_connection_lost(&mut self, addr: SocketAddr) -> usize {
+    /// The connection to `peer` (its address and transport) closed or could not be opened
+    /// (RFC 3261 17.1.4): every client transaction still waiting for its final response over
+    /// it fails now, with [`Action::TransportError`], instead of waiting for Timer B/F.
+    /// Transactions that already have their final response keep running (their ACK or
+    /// retransmission absorption does not need the connection), and so do those to the same
+    /// address over another transport (UDP, or TCP beside TLS: a separate connection).
+    /// Returns how many failed.
+    pub fn on_connection_lost(&mut self, peer: Peer) -> usize {
         let waiting: Vec<TxId> = self
             .txs
             .iter()
             .filter(|(_, t)| {
-                t.peer.addr == addr
-                    && t.peer.transport.is_reliable()
+                t.peer == peer
+                    && peer.transport.is_reliable()
                     && matches!(t.kind, Kind::ClientInvite | Kind::ClientNonInvite)
                     && matches!(t.state, State::Calling | State::Trying | State::Proceeding)
             })

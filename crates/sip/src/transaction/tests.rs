@@ -330,14 +330,16 @@ fn lost_connection_fails_only_the_requests_still_waiting_on_it() {
     drain(&mut t);
 
     let udp_same_addr = t.send_request(request("INVITE", "z9hG4bKl4", "l4", ""), peer(Transport::Udp), t0).unwrap();
+    let tls_same_addr = t.send_request(request("INVITE", "z9hG4bKl5", "l5", ""), peer(Transport::Tls), t0).unwrap();
     drain(&mut t);
-    assert_eq!(t.on_connection_lost(tcp.addr), 1);
+    assert_eq!(t.on_connection_lost(tcp), 1);
     assert_eq!(drain(&mut t), vec![Action::TransportError { tx: waiting }, Action::Terminated { tx: waiting }]);
     assert!(t.state(waiting).is_none());
     assert!(t.state(other).is_some(), "a request to another peer keeps waiting");
     assert!(t.state(udp_same_addr).is_some(), "a request over UDP needs no connection");
+    assert!(t.state(tls_same_addr).is_some(), "a TLS connection to the same address is another connection");
     assert!(t.state(answered).is_none(), "the answered BYE over TCP was already done");
-    assert_eq!(t.on_connection_lost(tcp.addr), 0, "nothing is failed twice");
+    assert_eq!(t.on_connection_lost(tcp), 0, "nothing is failed twice");
 }
 
 #[test]
