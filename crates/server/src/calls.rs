@@ -951,13 +951,17 @@ impl CallTask {
         Some((via, Peer { addr: hop, transport: Transport::Udp }))
     }
 
-    /// A request towards the destination goes over TCP (TLS) when its next hop says
-    /// `;transport=tcp` (`tls`), when it goes to the outbound trunk and `[trunk] transport`
-    /// says so, or when this call already reaches that address that way (a Contact without a
-    /// transport parameter from a destination we called over TCP or TLS: its connection is
-    /// reused). `None`: UDP.
+    /// A request towards the destination goes over TLS when its Request-URI or next hop is a
+    /// `sips:` URI (RFC 3261 26.2: never UDP or TCP, whatever else is configured), over TCP
+    /// (TLS) when its next hop says `;transport=tcp` (`tls`), when it goes to the outbound
+    /// trunk and `[trunk] transport` says so, or when this call already reaches that address
+    /// that way (a Contact without a transport parameter from a destination we called over TCP
+    /// or TLS: its connection is reused). `None`: UDP.
     fn b_leg_stream(&self, req: &OutRequest, hop: SocketAddr) -> Option<Transport> {
         let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
+        if is_sips(&req.request_uri) {
+            return Some(Transport::Tls);
+        }
         uri_transport(first)
             .or_else(|| self.layer.trunk_stream.filter(|_| Some(hop) == self.layer.outbound))
             // TLS first: a Contact without a transport parameter never downgrades a call that
@@ -1108,10 +1112,17 @@ impl CallTask {
                 if leg == Leg::B && hop.transport.is_reliable() {
                     self.b_tcp.insert(hop);
                     // The destination's requests in this dialog come back over TCP (TLS) too,
-                    // to our listener of that transport when we have one.
+                    // to our listener of that transport when we have one. A request to a
+                    // `sips:` URI carries a `sips:` Contact (RFC 3261 8.1.1.8): TLS to the end
+                    // of that leg, which is what the destination asked for.
                     if let (Some(port), Some(_)) = (self.layer.stream_port(hop.transport), request.contact.as_ref()) {
-                        let t = if hop.transport == Transport::Tls { "tls" } else { "tcp" };
-                        request.contact = Some(format!("sip:veertien@{}:{port};transport={t}", host_text(self.layer.advertised.ip())));
+                        let host = host_text(self.layer.advertised.ip());
+                        let first = request.route.first().unwrap_or(&request.request_uri);
+                        request.contact = Some(match hop.transport {
+                            Transport::Tls if is_sips(first) || is_sips(&request.request_uri) => format!("sips:veertien@{host}:{port}"),
+                            Transport::Tls => format!("sip:veertien@{host}:{port};transport=tls"),
+                            _ => format!("sip:veertien@{host}:{port};transport=tcp"),
+                        });
                     }
                 }
                 let wire = match request.to_sip(&via) {
@@ -1348,12 +1359,16 @@ fn contact_for(layer: &CallLayer, destination: &str) -> String {
     crate::engine::contact_uri(&layer.sip_cfg, destination)
 }
 
-/// The stream transport a SIP URI (optionally in `<...>`) asks for: `;transport=tcp` or
-/// `;transport=tls` (RFC 3261 19.1.1); `None` for UDP or no parameter.
-fn uri_transport(uri: &str) -> Option<Transport> {
+/// The stream transport a SIP URI (optionally in `<...>`) asks for: TLS for every `sips:` URI
+/// (RFC 3261 26.2: TLS on every hop, whatever a transport parameter says), else
+/// `;transport=tcp` or `;transport=tls` (RFC 3261 19.1.1); `None` for UDP or no parameter.
+pub(crate) fn uri_transport(uri: &str) -> Option<Transport> {
     let t = uri.trim();
     let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
     let u = veertien_sip::Uri::parse(t).ok()?;
+    if u.sip().is_some_and(|s| s.secure) {
+        return Some(Transport::Tls);
+    }
     let v = u.param("transport").flatten()?;
     if v.eq_ignore_ascii_case(b"tcp") {
         Some(Transport::Tcp)
@@ -1364,7 +1379,9 @@ fn uri_transport(uri: &str) -> Option<Transport> {
     }
 }
 
-/// `host:port` of a SIP URI (optionally in `<...>`) whose host is an IP literal.
+/// `host:port` of a SIP URI (optionally in `<...>`) whose host is an IP literal; without a
+/// port, 5061 when the URI asks for TLS (`sips:` or `;transport=tls`), else 5060 (RFC 3261
+/// 19.1.2).
 fn ip_hop(uri: &str) -> Option<SocketAddr> {
     let t = uri.trim();
     let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
@@ -1372,7 +1389,15 @@ fn ip_hop(uri: &str) -> Option<SocketAddr> {
     let s = u.sip()?;
     let host = std::str::from_utf8(&s.host).ok()?;
     let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
-    Some(SocketAddr::new(ip, s.port.unwrap_or(5060)))
+    let default = if uri_transport(t) == Some(Transport::Tls) { 5061 } else { 5060 };
+    Some(SocketAddr::new(ip, s.port.unwrap_or(default)))
+}
+
+/// Whether a SIP URI (optionally in `<...>`) is a `sips:` URI.
+fn is_sips(uri: &str) -> bool {
+    let t = uri.trim();
+    let t = t.strip_prefix('<').unwrap_or(t);
+    t.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }
 
 fn host_text(ip: IpAddr) -> String {
@@ -1435,6 +1460,10 @@ mod tests {
         assert_eq!(ip_hop("<sip:10.0.0.1;lr>"), Some("10.0.0.1:5060".parse().unwrap()));
         assert_eq!(ip_hop("sip:kcc@[::1]:5080"), Some("[::1]:5080".parse().unwrap()));
         assert_eq!(ip_hop("tel:+31113123456"), None);
+        // TLS's default port (RFC 3261 19.1.2).
+        assert_eq!(ip_hop("sips:kcc@10.0.0.1"), Some("10.0.0.1:5061".parse().unwrap()));
+        assert_eq!(ip_hop("<sip:10.0.0.1;lr;transport=tls>"), Some("10.0.0.1:5061".parse().unwrap()));
+        assert_eq!(ip_hop("sips:kcc@10.0.0.1:5071"), Some("10.0.0.1:5071".parse().unwrap()));
     }
 
     #[test]
@@ -1445,5 +1474,10 @@ mod tests {
         assert_eq!(uri_transport("sip:kcc@127.0.0.1:5070"), None);
         assert_eq!(uri_transport("sip:kcc@127.0.0.1:5070;transport=udp"), None);
         assert_eq!(uri_transport("tel:+31113123456"), None);
+        // sips: means TLS whatever the parameter says (RFC 3261 26.2).
+        assert_eq!(uri_transport("sips:kcc@127.0.0.1"), Some(Transport::Tls));
+        assert_eq!(uri_transport("<SIPS:kcc@sbc.example;transport=tcp>"), Some(Transport::Tls));
+        assert_eq!(uri_transport("sips:kcc@127.0.0.1;transport=udp"), Some(Transport::Tls));
+        assert!(is_sips("<sips:kcc@10.0.0.1>") && !is_sips("sip:kcc@10.0.0.1;transport=tls"));
     }
 }

@@ -255,9 +255,51 @@ pub struct TrunkConfig {
     pub transport: TrunkTransport,
     /// PEM file of the certificate authorities (or self-signed certificates) a destination
     /// reached over TLS must present a certificate from; the certificate must name the
-    /// destination's host (its IP address: no DNS on the call path). Without it, destinations
-    /// over TLS cannot be reached (the attempt fails and the route moves on).
+    /// destination's host (its IP address, or `tls_server_name`: no DNS on the call path).
+    /// Without it, settings with a destination over TLS (`sips:` or `;transport=tls`) are
+    /// refused when loaded, reloaded or saved.
     pub tls_ca: Option<PathBuf>,
+    /// The DNS name every destination reached over TLS must have in its certificate, instead
+    /// of its IP address (destinations are reached by address, without DNS: a certificate
+    /// that names only a host name, e.g. an SBC's, is verified against this name). Sent as
+    /// the TLS server name (SNI) too. Needs `tls_ca`.
+    pub tls_server_name: Option<String>,
+}
+
+impl TrunkConfig {
+    /// Why bridged calls could never reach destination `uri` with this configuration, if so:
+    /// it asks for TLS (`sips:`, which RFC 3261 26.2 makes TLS on every hop, or
+    /// `;transport=tls`) and `tls_ca` is not set, so no certificate can be verified; or it is a
+    /// `sips:` URI with a host name, which goes to the outbound trunk, and the trunk is not
+    /// reached over TLS. Checked when settings are loaded, reloaded or saved in the portal,
+    /// so the fault shows there and not on a caller's call. The reason names the key.
+    pub fn destination_refusal(&self, uri: &str) -> Option<String> {
+        let u = veertien_sip::Uri::parse(uri.trim()).ok()?;
+        let sip = u.sip()?;
+        let tls_param = u.param("transport").flatten().is_some_and(|t| t.eq_ignore_ascii_case(b"tls"));
+        if !sip.secure && !tls_param {
+            return None;
+        }
+        let asks = if sip.secure { "sips: means TLS on every hop (RFC 3261 26.2)" } else { ";transport=tls asks for TLS" };
+        if self.tls_ca.is_none() {
+            return Some(format!(
+                "{asks}, and trunk.tls_ca is not set: the platform cannot verify a destination's certificate, so it can never call this one (set trunk.tls_ca to the PEM file of the CAs)"
+            ));
+        }
+        let host = std::str::from_utf8(&sip.host).unwrap_or_default();
+        let ip_literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok();
+        if sip.secure && !ip_literal && self.transport != TrunkTransport::Tls {
+            return Some(format!(
+                "{asks}; with a host name it goes to the outbound trunk, which trunk.transport = \"{}\" does not reach over TLS (set trunk.transport = \"tls\", or give the destination's IP address)",
+                match self.transport {
+                    TrunkTransport::Udp => "udp",
+                    TrunkTransport::Tcp => "tcp",
+                    TrunkTransport::Tls => "tls",
+                }
+            ));
+        }
+        None
+    }
 }
 
 /// `[trunk] route_end`: the end of a bridged route where every destination failed.
@@ -394,6 +436,7 @@ impl Default for TrunkConfig {
             route_end: RouteEnd::Status,
             transport: TrunkTransport::Udp,
             tls_ca: None,
+            tls_server_name: None,
         }
     }
 }
@@ -598,6 +641,15 @@ impl Config {
         if t.transport == TrunkTransport::Tls && t.tls_ca.is_none() {
             return Err(invalid("trunk.transport", "\"tls\" needs trunk.tls_ca (PEM file of the CAs to verify the trunk's certificate)"));
         }
+        if let Some(name) = &t.tls_server_name {
+            if t.tls_ca.is_none() {
+                return Err(invalid("trunk.tls_server_name", "needs trunk.tls_ca (the certificates are verified against it)"));
+            }
+            let dns = tokio_rustls::rustls::pki_types::ServerName::try_from(name.as_str());
+            if !matches!(dns, Ok(tokio_rustls::rustls::pki_types::ServerName::DnsName(_))) {
+                return Err(invalid("trunk.tls_server_name", format!("'{name}' is not a DNS name")));
+            }
+        }
         for a in &t.auth {
             a.validate()?;
         }
@@ -714,5 +766,36 @@ path = "/tmp/x.db"
         let e = Config::parse("[store]\nrecord_batch_ms = 5000\n").unwrap_err().to_string();
         assert!(e.contains("store.record_batch_ms"), "{e}");
         assert_eq!(Config::parse("[store]\nrecord_batch_ms = 0\n").unwrap().store.record_batch_ms, 0, "0 writes at once");
+    }
+
+    #[test]
+    fn destinations_over_tls_need_a_ca_and_sips_host_names_a_tls_trunk() {
+        let mut t = TrunkConfig::default();
+        for uri in ["sips:kcc@10.0.0.7", "sip:kcc@10.0.0.7;transport=tls", "SIPS:kcc@goes.example"] {
+            let why = t.destination_refusal(uri).unwrap_or_else(|| panic!("{uri} refused without a CA"));
+            assert!(why.contains("trunk.tls_ca"), "{why}");
+        }
+        for uri in ["sip:kcc@10.0.0.7", "sip:kcc@10.0.0.7;transport=tcp", "tel:+31113123456", "sip:kcc@goes.example"] {
+            assert_eq!(t.destination_refusal(uri), None, "{uri}");
+        }
+        t.tls_ca = Some("ca.pem".into());
+        assert_eq!(t.destination_refusal("sips:kcc@10.0.0.7"), None);
+        assert_eq!(t.destination_refusal("sips:kcc@[2001:db8::7]:5071"), None);
+        let why = t.destination_refusal("sips:kcc@goes.example").expect("a host name goes to a UDP trunk");
+        assert!(why.contains("trunk.transport") && why.contains("\"udp\""), "{why}");
+        t.transport = TrunkTransport::Tls;
+        assert_eq!(t.destination_refusal("sips:kcc@goes.example"), None);
+    }
+
+    #[test]
+    fn tls_server_name_is_a_dns_name_and_needs_a_ca() {
+        let e = Config::parse("[trunk]\ntls_server_name = \"sbc.gemeente.nl\"\n").unwrap_err().to_string();
+        assert!(e.contains("trunk.tls_server_name") && e.contains("tls_ca"), "{e}");
+        let e = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_server_name = \"not a name\"\n").unwrap_err().to_string();
+        assert!(e.contains("trunk.tls_server_name") && e.contains("not a DNS name"), "{e}");
+        let e = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_server_name = \"10.0.0.7\"\n").unwrap_err().to_string();
+        assert!(e.contains("trunk.tls_server_name"), "{e}");
+        let c = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_server_name = \"sbc.gemeente.nl\"\n").unwrap();
+        assert_eq!(c.trunk.tls_server_name.as_deref(), Some("sbc.gemeente.nl"));
     }
 }

@@ -133,7 +133,8 @@ pub struct ProbeTarget {
 
 impl ProbeTarget {
     /// How a destination of a route is reached; `None` when it cannot be probed (a `tel:`
-    /// number without a trunk, a host name without a trunk, `;transport=tcp` or `tls`, not a URI).
+    /// number without a trunk, a host name without a trunk, `;transport=tcp` or `tls`, `sips:`,
+    /// not a URI).
     pub fn resolve(destination: &str, trunk: Option<SocketAddr>) -> Option<ProbeTarget> {
         let uri = Uri::parse(destination.trim()).ok()?;
         if let Some(tel) = uri.tel() {
@@ -145,14 +146,15 @@ impl ProbeTarget {
             };
             return Some(ProbeTarget { request_uri: format!("sip:{number}@{host};user=phone"), addr: trunk });
         }
-        // Probes are UDP; a destination reached over TCP or TLS is not probed (treated as alive).
-        if uri.param("transport").flatten().is_some_and(|t| t.eq_ignore_ascii_case(b"tcp") || t.eq_ignore_ascii_case(b"tls")) {
+        // Probes are UDP; a destination reached over TCP or TLS (`sips:` included) is not
+        // probed (treated as alive).
+        if crate::calls::uri_transport(destination).is_some() {
             return None;
         }
         let sip = uri.sip()?;
         let host = std::str::from_utf8(&sip.host).ok()?;
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-            let port = sip.port.unwrap_or(if sip.secure { 5061 } else { 5060 });
+            let port = sip.port.unwrap_or(5060);
             return Some(ProbeTarget { request_uri: destination.trim().to_owned(), addr: SocketAddr::new(ip, port) });
         }
         trunk.map(|trunk| ProbeTarget { request_uri: destination.trim().to_owned(), addr: trunk })
@@ -737,6 +739,7 @@ mod tests {
         // UDP probes would declare a TCP-only destination dead: it is not probed.
         assert_eq!(ProbeTarget::resolve("sip:kcc@10.0.0.7:5080;transport=tcp", Some(trunk)), None);
         assert_eq!(ProbeTarget::resolve("sip:kcc@10.0.0.7:5081;transport=tls", Some(trunk)), None);
+        assert_eq!(ProbeTarget::resolve("sips:kcc@10.0.0.7", Some(trunk)), None, "sips: is reached over TLS only");
     }
 
     #[test]

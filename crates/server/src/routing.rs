@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
-use veertien_core::{Plan, Settings};
+use veertien_core::settings::{Destination, MunicipalitySettings};
+use veertien_core::{MunicipalityId, Plan, Settings};
 
 /// One consistent view of everything a routing decision needs.
 #[derive(Debug)]
@@ -45,6 +46,35 @@ pub enum LoadError {
         path: PathBuf,
         source: veertien_core::settings::SettingsError,
     },
+    #[error("settings file {path}: {source}")]
+    Refused { path: PathBuf, source: Box<Refusal> },
+}
+
+/// Says why this server could never call a destination (see
+/// [`crate::config::TrunkConfig::destination_refusal`]), or `None` when it can.
+pub type DestinationGuard = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A municipality's destination that this server could never call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("[municipality.{cbs}] ({name}) {field} = \"{uri}\": {reason}")]
+pub struct Refusal {
+    pub cbs: String,
+    pub name: String,
+    /// The settings-file key: `destination`, `overflow.destination` or `calamity.destination`.
+    pub field: &'static str,
+    pub uri: String,
+    pub reason: String,
+}
+
+impl Refusal {
+    /// The portal's form field of [`Refusal::field`].
+    pub fn form_field(&self) -> &'static str {
+        match self.field {
+            "overflow.destination" => "overflow_destination",
+            "calamity.destination" => "calamity_destination",
+            _ => "destination",
+        }
+    }
 }
 
 /// Applied by [`Routing::reload`] to the freshly read settings before they are swapped in: the
@@ -58,6 +88,7 @@ pub struct Routing {
     plan_dir: Option<PathBuf>,
     settings_file: Option<PathBuf>,
     on_reload: std::sync::RwLock<Option<ReloadHook>>,
+    guard: std::sync::RwLock<Option<DestinationGuard>>,
 }
 
 impl Routing {
@@ -71,6 +102,7 @@ impl Routing {
             plan_dir: plan_dir.map(Path::to_owned),
             settings_file: settings_file.map(Path::to_owned),
             on_reload: Default::default(),
+            guard: Default::default(),
         })
     }
 
@@ -82,6 +114,7 @@ impl Routing {
             plan_dir: None,
             settings_file: None,
             on_reload: Default::default(),
+            guard: Default::default(),
         }
     }
 
@@ -108,10 +141,13 @@ impl Routing {
     }
 
     /// Replaces the settings (portal save, store reload); calls already holding a snapshot
-    /// finish with the old one. Returns the new version.
+    /// finish with the old one. A municipality whose destinations the guard refuses keeps its
+    /// current settings (logged). Returns the new version.
     pub fn set_settings(&self, settings: Settings) -> u64 {
+        let cur = self.current.load_full();
+        let settings = self.keep_refused(&cur.plan, &cur.settings, settings);
         let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
-        let plan = self.current.load().plan.clone();
+        let plan = cur.plan.clone();
         self.current.store(Arc::new(Snapshot { plan, settings, version }));
         version
     }
@@ -133,18 +169,80 @@ impl Routing {
         *self.on_reload.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
+    /// Installs the check every destination must pass from now on (reloads, portal saves
+    /// through [`Routing::check_municipality`]) and applies it to the settings loaded already:
+    /// the first destination refused is the error, naming the settings file.
+    pub fn guard(&self, guard: DestinationGuard) -> Result<(), LoadError> {
+        *self.guard.write().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+        let snap = self.snapshot();
+        self.check(&snap.plan, &snap.settings).map_err(|source| self.refused(source))
+    }
+
+    fn refused(&self, source: Refusal) -> LoadError {
+        let path = self.settings_file.clone().unwrap_or_else(|| PathBuf::from("(built-in defaults)"));
+        LoadError::Refused { path, source: Box::new(source) }
+    }
+
+    /// Every municipality's destinations against the guard (none installed: all pass).
+    pub fn check(&self, plan: &Plan, settings: &Settings) -> Result<(), Refusal> {
+        plan.municipalities().iter().try_for_each(|m| self.check_one(plan, settings, m.id, settings.get(m.id)))
+    }
+
+    /// `ms`, about to replace municipality `id`'s settings (a portal save), against the guard.
+    pub fn check_municipality(&self, id: MunicipalityId, ms: &MunicipalitySettings) -> Result<(), Refusal> {
+        let snap = self.snapshot();
+        self.check_one(&snap.plan, &snap.settings, id, ms)
+    }
+
+    fn check_one(&self, plan: &Plan, settings: &Settings, id: MunicipalityId, ms: &MunicipalitySettings) -> Result<(), Refusal> {
+        let guard = self.guard.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(guard) = guard else { return Ok(()) };
+        let m = plan.municipality(id);
+        // Every destination, whatever the mode: a redirect municipality is bridged too when
+        // the IVR's transfer fails, and its mode may change in the portal.
+        let fields = [
+            ("destination", Some(&ms.destination)),
+            ("overflow.destination", ms.overflow.as_ref().map(|o| &o.destination)),
+            ("calamity.destination", ms.calamity.as_ref().and_then(|c| c.destination.as_ref())),
+        ];
+        for (field, dest) in fields {
+            let Some(dest) = dest else { continue };
+            let uri = dest.uri(&m.cbs, settings.trunk());
+            if let Some(reason) = guard(&uri) {
+                let uri = if matches!(dest, Destination::Trunk) { format!("trunk ({uri})") } else { uri };
+                return Err(Refusal { cbs: m.cbs.clone(), name: m.name.clone(), field, uri, reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// `candidate` with every municipality the guard refuses set back to `base`'s settings
+    /// (which passed it): settings saved in the portal earlier (applied at start-up and after
+    /// a reload) that this configuration can no longer serve.
+    fn keep_refused(&self, plan: &Plan, base: &Settings, mut candidate: Settings) -> Settings {
+        for m in plan.municipalities() {
+            if let Err(r) = self.check_one(plan, &candidate, m.id, candidate.get(m.id)) {
+                tracing::error!(refused = %r, "settings refused; the municipality keeps its previous ones");
+                candidate = candidate.with(m.id, base.get(m.id).clone());
+            }
+        }
+        candidate
+    }
+
     /// Re-reads the plan directory and settings file (SIGHUP), then applies the
     /// [`Routing::on_reload`] hook in the same swap, so no call sees the file's settings without
-    /// the portal's. On error the running snapshot stays in place.
+    /// the portal's. On error (a destination the guard refuses included) the running snapshot
+    /// stays in place.
     pub fn reload(&self) -> Result<u64, LoadError> {
         let fresh = Self::read(self.plan_dir.as_deref(), self.settings_file.as_deref(), 0)?;
+        self.check(&fresh.plan, &fresh.settings).map_err(|source| self.refused(source))?;
         let hook = self.on_reload.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut version = 0;
         // rcu: a portal save racing with the reload is retried on top, not lost.
         self.current.rcu(|_| {
             version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
             let settings = match &hook {
-                Some(f) => f(&fresh.plan, fresh.settings.clone()),
+                Some(f) => self.keep_refused(&fresh.plan, &fresh.settings, f(&fresh.plan, fresh.settings.clone())),
                 None => fresh.settings.clone(),
             };
             Snapshot { plan: fresh.plan.clone(), settings, version }

@@ -92,6 +92,10 @@ impl Server {
     pub async fn start(config: Config, with_store: bool, http: Option<Box<dyn HttpApp>>) -> Result<Server, ServeError> {
         config.validate()?;
         let routing = Arc::new(Routing::load(config.plan.dir.as_deref(), config.plan.settings.as_deref())?);
+        // A destination this configuration can never call (TLS without trunk.tls_ca, ...)
+        // stops start-up here, and later reloads and portal saves, instead of failing calls.
+        let trunk = config.trunk.clone();
+        routing.guard(Arc::new(move |uri: &str| trunk.destination_refusal(uri)))?;
         let snap = routing.snapshot();
         tracing::info!(plan = ?snap.plan, trunk = snap.settings.trunk(), "routing snapshot loaded");
         for w in snap.settings.warnings() {
@@ -522,12 +526,24 @@ async fn tcp_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
     tcp_run(stream, peer, engine, stop, out_rx, transport).await;
 }
 
-/// The TLS client side towards destinations from `[trunk] tls_ca` (PEM), refusing start-up
-/// with the file and the reason when it does not load; `None` without `tls_ca`.
-fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<tokio_rustls::TlsConnector>, ServeError> {
-    use tokio_rustls::rustls::pki_types::CertificateDer;
+/// The TLS client side towards destinations: certificates verified against `[trunk] tls_ca`
+/// (PEM) for `[trunk] tls_server_name` when set, else for the destination's IP address.
+#[derive(Clone)]
+struct TlsClient {
+    connector: tokio_rustls::TlsConnector,
+    name: Option<tokio_rustls::rustls::pki_types::ServerName<'static>>,
+}
+
+/// The [`TlsClient`] from `[trunk]`, refusing start-up with the file and the reason when
+/// `tls_ca` does not load; `None` without `tls_ca`.
+fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<TlsClient>, ServeError> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
     let Some(ca) = &trunk.tls_ca else { return Ok(None) };
+    let name = match &trunk.tls_server_name {
+        Some(n) => Some(ServerName::try_from(n.clone()).map_err(|e| ServeError::Tls(format!("trunk.tls_server_name '{n}': {e}")))?),
+        None => None,
+    };
     let pem = std::fs::read(ca).map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
     let mut roots = tokio_rustls::rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -538,13 +554,14 @@ fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<tokio_rust
         return Err(ServeError::Tls(format!("{}: no PEM certificate in it", ca.display())));
     }
     let config = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(config))))
+    Ok(Some(TlsClient { connector: tokio_rustls::TlsConnector::from(Arc::new(config)), name }))
 }
 
 /// Opens the connections bridged calls need towards destinations over TCP or TLS. The call
 /// layer registered the connection (and its outbox, which may already hold the INVITE) before
 /// asking; this connects (and for TLS completes the handshake, verifying the destination's
-/// certificate against `[trunk] tls_ca` for the destination's host, its IP address) within
+/// certificate against `[trunk] tls_ca` for `[trunk] tls_server_name`, else for the
+/// destination's host, its IP address) within
 /// `[trunk] no_response_ms` and then runs it exactly like an accepted one: same framer limits,
 /// idle timeout (not while a call uses it), outbox bound. A connection that fails is
 /// unregistered and the calls waiting on it are told why, so they move to their next route
@@ -553,7 +570,7 @@ fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<tokio_rust
 fn tcp_dialer(
     engine: std::sync::Weak<Engine>,
     stop: CancellationToken,
-    tls: Option<tokio_rustls::TlsConnector>,
+    tls: Option<TlsClient>,
 ) -> crate::calls::TcpDialer {
     Box::new(move |peer, transport, out_rx| {
         let (engine, stop, tls) = (engine.clone(), stop.clone(), tls.clone());
@@ -593,11 +610,11 @@ fn tcp_dialer(
                 return tcp_run(stream, peer, engine, stop, out_rx, Transport::Tcp).await;
             };
             // No DNS on the call path: the destination's host is its IP address, and its
-            // certificate must name that address.
-            let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(peer.ip().into());
+            // certificate must name that address, or the configured name.
+            let name = tls.name.clone().unwrap_or_else(|| tokio_rustls::rustls::pki_types::ServerName::IpAddress(peer.ip().into()));
             let stream = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = tokio::time::timeout_at(until, tls.connect(name, stream)) => match r {
+                r = tokio::time::timeout_at(until, tls.connector.connect(name, stream)) => match r {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => return failed(format!("TLS handshake with the destination failed: {e}")),
                     Err(_) => return failed(format!("TLS handshake with the destination not done within {within:?}")),

@@ -453,14 +453,13 @@ fn ip_certificate() -> (String, CertificateDer<'static>, Vec<u8>) {
 }
 
 /// Serves one SIP connection of a test contact centre: answers an INVITE with `status` (a 200
-/// with SDP and a Contact with `contact_transport`), takes the ACK and answers a BYE 200.
+/// with SDP and `contact`), takes the ACK and answers a BYE 200.
 /// Returns the requests it got once the BYE is answered, or once the ACK of a failure is in
 /// and `done` is notified (the connection is held open until then, as a real peer would).
 async fn serve_sip<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut stream: S,
-    addr: SocketAddr,
     status: u16,
-    contact_transport: &str,
+    contact: String,
     done: Arc<tokio::sync::Notify>,
 ) -> Result<Vec<Request>, String> {
     let mut framer = Framer::new(65_535);
@@ -474,7 +473,7 @@ async fn serve_sip<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 let sdp = "v=0\r\no=kcc 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
                 Response::builder(&q, 200)
                     .to_tag("kcc1")
-                    .header(veertien_sip::HeaderName::Contact, format!("<sip:kcc@{addr};transport={contact_transport}>"))
+                    .header(veertien_sip::HeaderName::Contact, format!("<{contact}>"))
                     .body("application/sdp", sdp)
                     .build()
             }
@@ -513,13 +512,23 @@ async fn tls_contact_centre(
     cert: CertificateDer<'static>,
     key: Vec<u8>,
 ) -> (SocketAddr, tokio::task::JoinHandle<Result<Vec<Request>, String>>) {
+    tls_contact_centre_with(cert, key, |addr| format!("sip:kcc@{addr};transport=tls")).await
+}
+
+/// As [`tls_contact_centre`], with the Contact of its 200 from `contact(its address)`.
+async fn tls_contact_centre_with(
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+    contact: impl FnOnce(SocketAddr) -> String,
+) -> (SocketAddr, tokio::task::JoinHandle<Result<Vec<Request>, String>>) {
     let acceptor = acceptor(cert, key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let contact = contact(addr);
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
         let tls = acceptor.accept(tcp).await.map_err(|e| format!("handshake: {e}"))?;
-        serve_sip(tls, addr, 200, "tls", Arc::new(tokio::sync::Notify::new())).await
+        serve_sip(tls, 200, contact, Arc::new(tokio::sync::Notify::new())).await
     });
     (addr, task)
 }
@@ -547,10 +556,10 @@ async fn tcp_and_tls_contact_centre(
             let tls = matches!(tcp.peek(&mut first).await, Ok(1) if first[0] == 0x16);
             conns.push(tokio::spawn(async move {
                 if !tls {
-                    return ("TCP", serve_sip(tcp, addr, tcp_status, "tcp", done).await);
+                    return ("TCP", serve_sip(tcp, tcp_status, format!("sip:kcc@{addr};transport=tcp"), done).await);
                 }
                 match acceptor.accept(tcp).await {
-                    Ok(tls) => ("TLS", serve_sip(tls, addr, 200, "tls", done).await),
+                    Ok(tls) => ("TLS", serve_sip(tls, 200, format!("sip:kcc@{addr};transport=tls"), done).await),
                     Err(e) => ("TLS", Err(format!("handshake: {e}"))),
                 }
             }));
@@ -736,4 +745,148 @@ fn trunk_over_tls_without_a_ca_is_refused_naming_the_key() {
     c.trunk.transport = veertien_server::config::TrunkTransport::Tls;
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("trunk.transport") && e.contains("tls_ca"), "{e}");
+}
+
+// ---- sips: destinations ----------------------------------------------------------------------
+
+/// A settings file bridging `cbs` to `destination`, written into `dir`.
+fn settings_file(dir: &std::path::Path, cbs: &str, destination: &str) -> std::path::PathBuf {
+    let path = dir.join("settings.toml");
+    std::fs::write(&path, format!("[municipality.{cbs}]\nmode = \"bridge\"\ndestination = \"{destination}\"\n")).unwrap();
+    path
+}
+
+/// A `sips:` destination (RFC 3261 26.2: TLS on every hop) without a scheme-specific port or
+/// transport parameter: the call goes over one verified TLS connection, never UDP or TCP, with
+/// our Via `SIP/2.0/TLS` and a `sips:` Contact on our TLS listener (RFC 3261 8.1.1.8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sips_destination_is_called_over_tls_only() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let (pem, der, key) = ip_certificate();
+    let (kcc, centre) = tls_contact_centre_with(der, key, |addr| format!("sips:kcc@{addr}")).await;
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), pem).unwrap();
+    let ca_path = ca.path().to_path_buf();
+    let destination = format!("sips:kcc@{kcc}");
+    // The outbound trunk is a UDP peer that must see nothing of this call.
+    let trunk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (ts, _) = tls_server_bridging(&cbs, &destination, trunk.local_addr().unwrap(), |c| c.trunk.tls_ca = Some(ca_path)).await;
+    let (udp, tls_port) = (ts.udp, ts.server.tls_addr().unwrap().port());
+    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &fourteen, &[])).await.unwrap();
+    assert_eq!(code, 0, "caller (UDP): answered through the bridge, BYE answered:\n{log}");
+    let seen = centre.await.unwrap().expect("the sips: destination's TLS connection carried the call");
+    let methods: Vec<&str> = seen.iter().map(|q| q.method().as_str()).collect();
+    assert_eq!(methods, ["INVITE", "ACK", "BYE"], "{seen:?}");
+    for q in &seen {
+        assert_eq!(q.top_via().unwrap().transport, Transport::Tls, "{q:?}");
+    }
+    assert_eq!(
+        header_of(&seen[0], "Contact").as_deref(),
+        Some(format!("<sips:veertien@127.0.0.1:{tls_port}>").as_str()),
+        "a request to a sips: URI carries a sips: Contact: {:?}",
+        seen[0]
+    );
+    trunk.set_nonblocking(true).unwrap();
+    assert!(trunk.recv_from(&mut [0u8; 2048]).is_err(), "nothing of the sips: call went to the trunk over UDP");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+}
+
+/// Without `[trunk] tls_ca` no destination's certificate can be verified, so a `sips:`
+/// destination could never be called: start-up is refused, naming the municipality's settings
+/// key, the destination and the config key, instead of failing its calls.
+#[tokio::test]
+async fn a_sips_destination_without_a_trunk_ca_stops_start_up() {
+    let (_, cbs) = lone_municipality();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = test_config(dir.path());
+    c.plan.settings = Some(settings_file(dir.path(), &cbs, "sips:kcc@192.0.2.7"));
+    c.trunk.outbound = Some("127.0.0.1:5070".parse().unwrap());
+    let e = veertien_server::Server::start(c, false, None).await.err().expect("start-up refused").to_string();
+    for part in ["settings.toml", &format!("[municipality.{cbs}]"), "destination = \"sips:kcc@192.0.2.7\"", "trunk.tls_ca"] {
+        assert!(e.contains(part), "{part} missing from: {e}");
+    }
+}
+
+/// A settings change (SIGHUP reload, or a save in the portal) that would add a `sips:`
+/// destination this server cannot call is refused with the reason, and the running settings
+/// stay in force.
+#[test]
+fn a_sips_destination_without_a_trunk_ca_is_refused_on_reload_and_save() {
+    use veertien_core::settings::{Destination, Overflow};
+    let (_, cbs) = lone_municipality();
+    let dir = tempfile::tempdir().unwrap();
+    let path = settings_file(dir.path(), &cbs, "sip:kcc@192.0.2.7");
+    let routing = veertien_server::Routing::load(None, Some(&path)).unwrap();
+    let trunk = veertien_server::Config::default().trunk;
+    assert!(trunk.tls_ca.is_none());
+    routing.guard(Arc::new(move |uri: &str| trunk.destination_refusal(uri))).expect("a sip: destination is fine");
+    settings_file(dir.path(), &cbs, "sips:kcc@192.0.2.7");
+    let e = routing.reload().expect_err("reload refused").to_string();
+    assert!(e.contains("sips:kcc@192.0.2.7") && e.contains("trunk.tls_ca"), "{e}");
+    let snap = routing.snapshot();
+    assert_eq!(snap.version, 1, "the running settings stay");
+    let id = snap.plan.by_cbs(&cbs).unwrap();
+    assert_eq!(snap.settings.destination_uri(id), "sip:kcc@192.0.2.7");
+
+    // The portal's save: the overflow field is named.
+    let mut ms = snap.settings.get(id).clone();
+    ms.overflow = Some(Overflow { destination: Destination::Sip("sip:partner@192.0.2.8;transport=tls".into()), no_answer_secs: 20 });
+    let r = routing.check_municipality(id, &ms).expect_err("a TLS overflow without a CA is refused");
+    assert_eq!(r.form_field(), "overflow_destination", "{r}");
+    assert!(r.reason.contains("trunk.tls_ca"), "{r}");
+    // A document saved in the portal while a CA was configured, applied at start-up: the
+    // municipality keeps the settings it had.
+    routing.set_settings(snap.settings.with(id, ms));
+    assert!(routing.snapshot().settings.get(id).overflow.is_none(), "the TLS overflow is not applied");
+}
+
+// ---- certificates naming a DNS name ------------------------------------------------------------
+
+/// A certificate naming only the DNS name `name` (no IP address), as (PEM, DER, PKCS#8 key DER).
+fn dns_certificate(name: &str) -> (String, CertificateDer<'static>, Vec<u8>) {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    (ck.cert.pem(), ck.cert.der().clone(), ck.key_pair.serialize_der())
+}
+
+/// A destination reached by IP address whose certificate names only a DNS name (an SBC's):
+/// with `[trunk] tls_server_name` set to that name the call goes through over TLS; with
+/// another name, the handshake fails, the destination is passed with the reason, and no
+/// request reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_naming_a_dns_name_is_verified_against_tls_server_name() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    for (configured, answered) in [("kcc.gemeente.test", true), ("elders.gemeente.test", false)] {
+        let (pem, der, key) = dns_certificate("kcc.gemeente.test");
+        let (kcc, centre) = tls_contact_centre(der, key).await;
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca.path(), pem).unwrap();
+        let ca_path = ca.path().to_path_buf();
+        let (ts, _) = tls_server_bridging(&cbs, &format!("sip:kcc@{kcc};transport=tls"), kcc, |c| {
+            c.trunk.tls_ca = Some(ca_path);
+            c.trunk.tls_server_name = Some(configured.to_owned());
+        })
+        .await;
+        let udp = ts.udp;
+        let number = fourteen.clone();
+        let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &number, &[])).await.unwrap();
+        let seen = centre.await.unwrap();
+        let recs = records(ts).await;
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        if answered {
+            assert_eq!(code, 0, "caller: answered over TLS with the certificate verified for {configured}:\n{log}");
+            let methods: Vec<String> = seen.expect("the call reached the destination").iter().map(|q| q.method().as_str().to_owned()).collect();
+            assert_eq!(methods, ["INVITE", "ACK", "BYE"]);
+            assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+        } else {
+            assert_ne!(code, 0, "a certificate not naming {configured} must not be accepted:\n{log}");
+            assert!(seen.expect_err("no request reached the destination").contains("handshake"));
+            assert_eq!(recs[0].outcome, Some(Outcome::Unreachable), "{:?}", recs[0]);
+            let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
+            assert!(detail.contains("TLS handshake with the destination failed") && detail.contains("certificate"), "{detail}");
+        }
+    }
 }

@@ -311,6 +311,12 @@ pub async fn save_municipality(
         let field = e.field.rsplit_once(".menu_digits.").map(|(_, code)| format!("menu_digits.{code}")).unwrap_or_else(|| "menu_digit".into());
         SaveError::Conflict { field, message: e.message }
     })?;
+    // A destination this server could never call (TLS without [trunk] tls_ca, ...) is refused
+    // on its field now, not found out on a caller's call.
+    state.routing.check_municipality(id, &ms).map_err(|r| SaveError::Conflict {
+        field: r.form_field().into(),
+        message: format!("Het platform kan deze bestemming nooit bellen / the platform can never call this destination: {}", r.reason),
+    })?;
     let doc = serde_json::to_value(SettingsDoc::from_settings_with_notes(&ms, Some(submitted))).expect("settings serialise");
     let saved = match expected_version {
         Some(v) => state.store.save_settings_if_version(cbs, &doc, actor, v).await,
