@@ -264,6 +264,11 @@ pub struct TrunkConfig {
     /// that names only a host name, e.g. an SBC's, is verified against this name). Sent as
     /// the TLS server name (SNI) too. Needs `tls_ca`.
     pub tls_server_name: Option<String>,
+    /// PEM certificate chain (leaf first) presented to destinations over TLS that ask for a
+    /// client certificate (mutual TLS); with `tls_key`. Needs `tls_ca`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl TrunkConfig {
@@ -437,6 +442,8 @@ impl Default for TrunkConfig {
             transport: TrunkTransport::Udp,
             tls_ca: None,
             tls_server_name: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -650,6 +657,14 @@ impl Config {
                 return Err(invalid("trunk.tls_server_name", format!("'{name}' is not a DNS name")));
             }
         }
+        match (&t.tls_cert, &t.tls_key) {
+            (Some(_), None) => return Err(invalid("trunk.tls_cert", "needs trunk.tls_key (the certificate's private key, PEM)")),
+            (None, Some(_)) => return Err(invalid("trunk.tls_key", "needs trunk.tls_cert (the client certificate, PEM)")),
+            (Some(_), Some(_)) if t.tls_ca.is_none() => {
+                return Err(invalid("trunk.tls_cert", "needs trunk.tls_ca (a client certificate is only used towards destinations over TLS)"));
+            }
+            _ => {}
+        }
         for a in &t.auth {
             a.validate()?;
         }
@@ -797,5 +812,16 @@ path = "/tmp/x.db"
         assert!(e.contains("trunk.tls_server_name"), "{e}");
         let c = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_server_name = \"sbc.gemeente.nl\"\n").unwrap();
         assert_eq!(c.trunk.tls_server_name.as_deref(), Some("sbc.gemeente.nl"));
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_and_a_ca() {
+        let e = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("trunk.tls_cert") && e.contains("trunk.tls_key"), "{e}");
+        let e = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_key = \"k.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("`trunk.tls_key`") && e.contains("trunk.tls_cert"), "{e}");
+        let e = Config::parse("[trunk]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("trunk.tls_cert") && e.contains("trunk.tls_ca"), "{e}");
+        Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
     }
 }

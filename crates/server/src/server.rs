@@ -428,11 +428,26 @@ fn release_free_memory() {
 /// The TLS server side from `[sip] tls_cert` / `tls_key` (PEM), refusing start-up with the
 /// file and the reason when they do not load.
 fn tls_acceptor(sip: &crate::config::SipConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let (Some(cert), Some(key)) = (&sip.tls_cert, &sip.tls_key) else {
         return Err(ServeError::Tls("sip.tls needs sip.tls_cert and sip.tls_key".into()));
     };
+    let (certs, key_der) = cert_and_key(cert, key)?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+type CertChain = Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>;
+
+/// A certificate chain and its private key from PEM files, or the file and why it does not load.
+fn cert_and_key(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(CertChain, tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>), ServeError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())));
     let certs = CertificateDer::pem_slice_iter(&read(cert)?)
         .collect::<Result<Vec<_>, _>>()
@@ -441,11 +456,7 @@ fn tls_acceptor(sip: &crate::config::SipConfig) -> Result<tokio_rustls::TlsAccep
         return Err(ServeError::Tls(format!("{}: no PEM certificate in it", cert.display())));
     }
     let key_der = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| ServeError::Tls(format!("{}: {e:?}", key.display())))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok((certs, key_der))
 }
 
 /// How long a TLS client may take for its handshake before the connection (and its slot) is
@@ -535,7 +546,8 @@ struct TlsClient {
 }
 
 /// The [`TlsClient`] from `[trunk]`, refusing start-up with the file and the reason when
-/// `tls_ca` does not load; `None` without `tls_ca`.
+/// `tls_ca` (or the client certificate `tls_cert` / `tls_key`) does not load; `None` without
+/// `tls_ca`.
 fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<TlsClient>, ServeError> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
@@ -553,7 +565,17 @@ fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<TlsClient>
     if roots.is_empty() {
         return Err(ServeError::Tls(format!("{}: no PEM certificate in it", ca.display())));
     }
-    let config = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let config = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots);
+    // Mutual TLS: our certificate for destinations that ask for one.
+    let config = match (&trunk.tls_cert, &trunk.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (chain, key_der) = cert_and_key(cert, key)?;
+            config
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| ServeError::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?
+        }
+        _ => config.with_no_client_auth(),
+    };
     Ok(Some(TlsClient { connector: tokio_rustls::TlsConnector::from(Arc::new(config)), name }))
 }
 

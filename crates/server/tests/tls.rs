@@ -890,3 +890,90 @@ async fn a_certificate_naming_a_dns_name_is_verified_against_tls_server_name() {
         }
     }
 }
+
+// ---- mutual TLS towards destinations -----------------------------------------------------------
+
+/// A contact centre over TLS (certificate for 127.0.0.1) that demands a client certificate
+/// issued by (here: equal to) `client_ca`; otherwise as [`tls_contact_centre`].
+async fn mtls_contact_centre(
+    client_ca: CertificateDer<'static>,
+) -> (SocketAddr, String, tokio::task::JoinHandle<Result<Vec<Request>, String>>) {
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let (pem, der, key) = ip_certificate();
+    let mut roots = RootCertStore::empty();
+    roots.add(client_ca).unwrap();
+    let verifier = tokio_rustls::rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![der], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let tls = acceptor.accept(tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        serve_sip(tls, 200, format!("sip:kcc@{addr};transport=tls"), Arc::new(tokio::sync::Notify::new())).await
+    });
+    (addr, pem, task)
+}
+
+/// A destination that demands a client certificate (mutual TLS): with `[trunk] tls_cert` and
+/// `tls_key` the platform presents its certificate and the call goes through; without them the
+/// destination refuses the handshake, no request reaches it, and the route step is unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_demanding_a_client_certificate_gets_ours() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let ours = rcgen::generate_simple_self_signed(vec!["veertien.gemeente.test".to_owned()]).unwrap();
+    for with_certificate in [true, false] {
+        let (kcc, server_pem, centre) = mtls_contact_centre(ours.cert.der().clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = (dir.path().join("ca.pem"), dir.path().join("client.crt"), dir.path().join("client.key"));
+        std::fs::write(&ca, server_pem).unwrap();
+        std::fs::write(&cert, ours.cert.pem()).unwrap();
+        std::fs::write(&key, ours.key_pair.serialize_pem()).unwrap();
+        let (ts, _) = tls_server_bridging(&cbs, &format!("sip:kcc@{kcc};transport=tls"), kcc, |c| {
+            c.trunk.tls_ca = Some(ca);
+            if with_certificate {
+                c.trunk.tls_cert = Some(cert);
+                c.trunk.tls_key = Some(key);
+            }
+        })
+        .await;
+        let udp = ts.udp;
+        let number = fourteen.clone();
+        let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &number, &[])).await.unwrap();
+        let seen = centre.await.unwrap();
+        let recs = records(ts).await;
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        if with_certificate {
+            assert_eq!(code, 0, "caller: answered over mutual TLS:\n{log}");
+            let methods: Vec<String> = seen.expect("our certificate was accepted").iter().map(|q| q.method().as_str().to_owned()).collect();
+            assert_eq!(methods, ["INVITE", "ACK", "BYE"]);
+            assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+        } else {
+            assert_ne!(code, 0, "without a client certificate the call must not reach the destination:\n{log}");
+            let refused = seen.expect_err("the destination refused the handshake");
+            assert!(refused.contains("handshake"), "{refused}");
+            assert_eq!(recs[0].outcome, Some(Outcome::Unreachable), "{:?}", recs[0]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_client_key_stops_start_up_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, _, _) = ip_certificate();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pem).unwrap();
+    let cert = dir.path().join("client.crt");
+    std::fs::write(&cert, &pem).unwrap();
+    let mut c = test_config(dir.path());
+    c.trunk.outbound = Some("127.0.0.1:5070".parse().unwrap());
+    c.trunk.tls_ca = Some(ca);
+    c.trunk.tls_cert = Some(cert);
+    c.trunk.tls_key = Some(dir.path().join("missing-client.key"));
+    let e = veertien_server::Server::start(c, false, None).await.err().expect("start-up refused").to_string();
+    assert!(e.contains("missing-client.key"), "{e}");
+}
