@@ -6,6 +6,7 @@
 #                       [--stress "400 1600 3200 6400"] [--stress-step 30] [--recovery 60]
 #                       [--table 8192] [--bin PATH] [--out DIR] [--port 26060] [--skip-load]
 #                       [--portal SECONDS] [--ivr 0.1] [--ivr-code 0113] [--ivr-speech 0]
+#                       [--speech-audio DIR]
 #
 # Load phase: `--rate` calls/s for `--duration` s, split over the scenarios of `--mix`
 # (name=share; one SIPp per scenario scripts/load/<name>_uac.xml). Reports failed calls,
@@ -25,6 +26,9 @@
 # espeak-ng, sox and the speech model (`veertien model install`) and is refused without them.
 # Reported apart (LOAD IVR speech): offered, reached the municipality they said, the rest by
 # outcome, recognised first time, decision latency; the totals and records vs calls include them.
+# sox dithers, so each run renders the names slightly differently, and a recogniser's answer can
+# depend on the rendering: --speech-audio DIR replays an earlier run's speech callers instead
+# (DIR = that run's --out; its load/ivr/speech-NAME/caller.pcap), for a before/after on the same audio.
 # Stress phase (with --stress): a fresh server with a `--table`-sized transaction table is
 # offered each rate for `--stress-step` s with stress_uac.xml (302, or 503 that must carry
 # Retry-After), RSS sampled throughout, then `--recovery` s back at `--rate` with the strict
@@ -37,7 +41,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/load
 RATE=40 DURATION=600 MIX="redirect=1" STRESS="" STEP=30 RECOVERY=60 TABLE=8192 BIN="" OUT="" PORT=26060 SKIP_LOAD=0 PORTAL=0
-IVR=0.1 IVR_CODE=0113 IVR_SPEECH=0
+IVR=0.1 IVR_CODE=0113 IVR_SPEECH=0 SPEECH_AUDIO=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rate) RATE=$2; shift 2 ;;
@@ -55,6 +59,7 @@ while [ $# -gt 0 ]; do
     --ivr) IVR=$2; shift 2 ;;
     --ivr-code) IVR_CODE=$2; shift 2 ;;
     --ivr-speech) IVR_SPEECH=$2; shift 2 ;;
+    --speech-audio) SPEECH_AUDIO=$2; shift 2 ;;
     -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -66,6 +71,8 @@ python3 -c "import sys; s = float(sys.argv[1]); sys.exit(0 if 0 <= s < 1 else 1)
 [[ "$IVR_CODE" =~ ^0[0-9]{2,3}$ ]] || { echo "--ivr-code takes an area code such as 0113, not '$IVR_CODE'" >&2; exit 2; }
 python3 -c "import sys; s = float(sys.argv[1]); sys.exit(0 if 0 <= s <= 1 else 1)" "$IVR_SPEECH" 2>/dev/null \
   || { echo "--ivr-speech takes a share of the IVR callers from 0 to 1, not '$IVR_SPEECH'" >&2; exit 2; }
+[ -z "$SPEECH_AUDIO" ] || [ -d "$SPEECH_AUDIO/load/ivr" ] \
+  || { echo "--speech-audio takes an earlier run's --out directory (with load/ivr/speech-*/caller.pcap), not '$SPEECH_AUDIO'" >&2; exit 2; }
 IVR_ON=$(python3 -c "import sys; print(1 if float(sys.argv[1]) > 0 else 0)" "$IVR")
 SPEECH_ON=$(python3 -c "import sys; print(1 if float(sys.argv[1]) > 0 else 0)" "$IVR_SPEECH")
 [ "$SKIP_LOAD" = 1 ] && { IVR_ON=0; SPEECH_ON=0; }
@@ -90,7 +97,7 @@ fi
 SUMMARY=$OUT/summary.txt
 say() { echo "$*" | tee -a "$SUMMARY"; }
 say "veertien load test $(date -u +%FT%TZ) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX, IVR share $IVR on 14$IVR_CODE$([ "$SPEECH_ON" = 1 ] && echo ", of which $IVR_SPEECH speech")"
+say "binary $BIN; rate $RATE/s for ${DURATION}s, mix $MIX, IVR share $IVR on 14$IVR_CODE$([ "$SPEECH_ON" = 1 ] && echo ", of which $IVR_SPEECH speech")$([ -n "$SPEECH_AUDIO" ] && echo "; speech callers replayed from $SPEECH_AUDIO")"
 
 # The numbers: every 14+ number the shipped plan and default settings forward to one
 # municipality by redirect, asked from the binary itself so the list follows the plan. When the
@@ -399,7 +406,11 @@ if [ "$SKIP_LOAD" = 0 ]; then
     while read -r digit cbs mname caller per10; do
       if [ "$2" = speech ]; then
         d=$L/ivr/speech-$mname; mkdir -p "$d"
-        python3 "$ROOT/scripts/bench/ivr_pcap.py" "$d/caller.pcap" --say "${mname//_/ }" ja
+        if [ -n "$SPEECH_AUDIO" ]; then
+          cp "$SPEECH_AUDIO/load/ivr/speech-$mname/caller.pcap" "$d/caller.pcap"
+        else
+          python3 "$ROOT/scripts/bench/ivr_pcap.py" "$d/caller.pcap" --say "${mname//_/ }" ja
+        fi
         # On the line 18 s after the answer: welcome, the name, perhaps "Bedoelt u …?" and
         # "ja", "even geduld…", the municipality (as scripts/bench/ivr.sh).
         hold=18000

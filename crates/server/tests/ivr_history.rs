@@ -21,7 +21,7 @@ mod ivr_support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ivr_support::*;
 
@@ -57,25 +57,6 @@ async fn earlier_choices(dir: &Path, caller: &str, cbs: &str, times: usize) {
         .collect();
     store.write_calls(&records).await.unwrap();
     store.close().await;
-}
-
-/// `veertien serve` in `dir` with speech on, Kapelle and Goes bridged to the SIPp contact
-/// centre on `uas_port`; returns once the model is loaded.
-async fn serve_with_speech(dir: &Path, uas_port: u16) -> (veertien_server::Server, SocketAddr) {
-    let settings = format!(
-        "[municipality.{kapelle}]\nmode = \"bridge\"\ndestination = \"sip:kapelle@127.0.0.1:{uas_port}\"\n\n\
-         [municipality.{goes}]\nmode = \"bridge\"\ndestination = \"sip:goes@127.0.0.1:{uas_port}\"\n",
-        kapelle = kapelle().0,
-        goes = on_0113("Goes").0,
-    );
-    let (server, sip) = start_server_in(dir, &format!("sip:kapelle@127.0.0.1:{uas_port}"), Some(&settings), true).await;
-    let ivr = server.engine().call_layer().unwrap().ivr().unwrap().clone();
-    let until = Instant::now() + Duration::from_secs(120);
-    while !ivr.status().speech {
-        assert!(Instant::now() < until, "the speech model did not load: {:?}", ivr.status());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (server, sip)
 }
 
 fn spoken(dir: &Path, text: &str, voice: &str) -> Vec<u8> {
@@ -139,7 +120,7 @@ async fn a_returning_caller_is_asked_fewer_questions_than_a_new_one() {
     let dir = tempfile::tempdir().unwrap();
     earlier_choices(dir.path(), RETURNING, &kapelle, EARLIER).await;
     let (uas, uas_port) = uas("uas_answer.xml", 2);
-    let (server, sip) = serve_with_speech(dir.path(), uas_port).await;
+    let (server, sip) = serve_with_speech(dir.path(), uas_port, &["Kapelle", "Goes"]).await;
     let words = spoken(dir.path(), UNCLEAR.0, UNCLEAR.1);
 
     // The new caller is not offered Kapelle: declines what is proposed ("2", nee) and picks
@@ -180,7 +161,7 @@ async fn a_wrong_history_cannot_misroute() {
     // Earlier calls to Kapelle; this time the caller wants Goes and says so.
     earlier_choices(dir.path(), RETURNING, &kapelle, EARLIER).await;
     let (uas, uas_port) = uas("uas_answer.xml", 1);
-    let (server, sip) = serve_with_speech(dir.path(), uas_port).await;
+    let (server, sip) = serve_with_speech(dir.path(), uas_port, &["Kapelle", "Goes"]).await;
     let words = spoken(dir.path(), "Goes", "nl");
     // Whatever is proposed that is not Goes gets "2" (nee); the keypad menu that may follow
     // gets Goes's digit, which is also 2. A caller put through at once hears nothing more.

@@ -1,5 +1,5 @@
 //! `cargo run --release -p veertien-speech --example eval -- <manifest.tsv> [--json] [--limit N]
-//! [--first-token-beam X] [--carrier-beam X] [--temperature T] [--end-tail-ms MS|none]
+//! [--first-token-beam X] [--carrier-beam X] [--temperature T] [--end-tail-ms MS|none] [--start-lead-ms MS|none]
 //! [--batch] [--dump items.jsonl] [--precision f32|int8] [-v]` — the evaluation of `veertien speech eval`, plus knobs of the recognizer for
 //! ablations. Default: streamed replay (latency after the VAD's end of speech); `--batch`
 //! scores each file at once (same answers, latency = compute time, much faster run).
@@ -20,6 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(v) = val("--end-tail-ms") {
         cfg.end_tail_ms = if v == "none" { None } else { Some(v.parse()?) };
+    }
+    if let Some(v) = val("--start-lead-ms") {
+        cfg.start_lead_ms = if v == "none" { None } else { Some(v.parse()?) };
     }
     if let Some(v) = val("--precision") {
         cfg.precision = match v.as_str() {

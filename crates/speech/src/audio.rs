@@ -201,14 +201,41 @@ pub fn frame_levels(pcm: &[i16]) -> Vec<f32> {
 /// `levels` are [`frame_levels`] of the audio; the returned end is not clipped to its length
 /// (an end beyond it means the tail has not all arrived yet).
 pub fn speech_end(levels: &[f32], tail: usize) -> Option<usize> {
+    let threshold = loud_threshold(levels)?;
+    let last = levels.iter().rposition(|&l| l > threshold)?;
+    Some((last + 1) * TRIM_FRAME + tail)
+}
+
+/// Where the speech of an endpointed 8 kHz utterance starts, less `lead` samples (never before
+/// the first sample): the first frame loud by the rule of [`speech_end`], or `None` when no
+/// frame is.
+///
+/// The VAD hands over its utterance with a pre-roll (300 ms) of whatever the line carried
+/// before the caller spoke; other sources (a test file, another VAD setting) have more, less or
+/// none. Whisper's answer on a short window depends on that lead-in: a digitally silent 300 ms
+/// in front of "Reimerswaal" made it "Goes" at 0.99, where 0 to 250 ms gave Reimerswaal at 1.00
+/// (docs/PERFORMANCE-speech.md). Scoring from a fixed lead before the first loud frame makes
+/// the answer independent of how much quiet precedes the speech.
+///
+/// Only the floor frames, the loudest frame and the frames up to the one returned count, so a
+/// longer stretch of the same audio extended by quiet has the same start (as for
+/// [`speech_end`]), and so does the same speech after more of the same quiet, once there is
+/// at least `lead` of it and the floor frames are quiet in both.
+pub fn speech_start(levels: &[f32], lead: usize) -> Option<usize> {
+    let threshold = loud_threshold(levels)?;
+    let first = levels.iter().position(|&l| l > threshold)?;
+    Some((first * TRIM_FRAME).saturating_sub(lead))
+}
+
+/// The level a frame must exceed to count as speech (see [`speech_end`]); `None` when no frame
+/// is loud enough to be speech at all.
+fn loud_threshold(levels: &[f32]) -> Option<f32> {
     let floor = levels.iter().take(FLOOR_FRAMES).copied().fold(f32::INFINITY, f32::min);
     let peak = levels.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if !(peak > -55.0) {
         return None;
     }
-    let threshold = (floor + 10.0).max(peak - 40.0).min(peak - 15.0).max(-55.0);
-    let last = levels.iter().rposition(|&l| l > threshold)?;
-    Some((last + 1) * TRIM_FRAME + tail)
+    Some((floor + 10.0).max(peak - 40.0).min(peak - 15.0).max(-55.0))
 }
 
 /// ITU-T G.711 µ-law byte → linear PCM16.
@@ -416,6 +443,43 @@ mod tests {
         let full = speech_end(&frame_levels(&pcm), 1600).unwrap();
         for cut in (full..=pcm.len()).step_by(160) {
             assert_eq!(speech_end(&frame_levels(&pcm[..cut]), 1600), Some(full), "prefix of {cut} samples");
+        }
+    }
+
+    #[test]
+    fn speech_start_is_the_lead_before_the_first_loud_frame() {
+        let lead = 1600;
+        for noise in [-90.0, -50.0, -35.0] {
+            let pcm = burst(300, 800, 900, noise);
+            assert_eq!(speech_start(&frame_levels(&pcm), lead), Some(300 * 8 - lead), "noise {noise} dBFS");
+        }
+        // Less quiet than the lead: from the first sample.
+        assert_eq!(speech_start(&frame_levels(&burst(0, 800, 900, -60.0)), lead), Some(0));
+        assert_eq!(speech_start(&frame_levels(&vec![0i16; 8000]), lead), None);
+    }
+
+    #[test]
+    fn the_scored_stretch_does_not_depend_on_the_quiet_around_it() {
+        // The same speech after 300 ms of digital silence (the VAD's pre-roll on a silent line)
+        // or after more of it, with more or less quiet after it: the stretch from the lead
+        // before the first loud frame to the tail after the last holds the same samples.
+        let (lead, tail) = (1600, 1600);
+        let stretch = |pcm: &[i16]| {
+            let levels = frame_levels(pcm);
+            let (s, e) = (speech_start(&levels, lead).unwrap(), speech_end(&levels, tail).unwrap());
+            pcm[s..e.min(pcm.len())].to_vec()
+        };
+        let speech = &burst(300, 1000, 0, -90.0)[300 * 8..];
+        let said = |before_ms: usize, after_ms: usize| {
+            let mut pcm = vec![0i16; before_ms * 8];
+            pcm.extend_from_slice(speech);
+            pcm.extend(vec![0i16; after_ms * 8]);
+            pcm
+        };
+        let base = stretch(&said(300, 900));
+        assert_eq!(base.len(), lead + speech.len() + tail);
+        for (before_ms, after_ms) in [(200, 900), (500, 200), (1000, 2000)] {
+            assert_eq!(stretch(&said(before_ms, after_ms)), base, "{before_ms} ms before, {after_ms} ms after");
         }
     }
 

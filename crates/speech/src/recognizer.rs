@@ -62,6 +62,12 @@ pub struct RecognizerConfig {
     /// waited (its hangover), which is what lets [`Utterance`] score while the caller is
     /// silent but the VAD has not yet declared the end. 200 ms = the VAD's own tail.
     pub end_tail_ms: Option<u32>,
+    /// Audio kept before the first loud frame, in ms (`None`: score from the utterance's first
+    /// sample). The VAD's pre-roll, a test file's padding or a caller who starts at once put
+    /// different amounts of quiet in front of the same speech, and on a short window Whisper's
+    /// answer depends on it ([`audio::speech_start`]); a fixed lead makes the scored audio, and
+    /// so the answer, the same in the IVR and in `speech eval`.
+    pub start_lead_ms: Option<u32>,
     /// Weights of the linear layers and the vocabulary projection (docs/PERFORMANCE-speech.md:
     /// int8 cuts the compute per decision by about half for no measured loss in accuracy).
     pub precision: Precision,
@@ -81,6 +87,7 @@ impl Default for RecognizerConfig {
             carrier_beam: 3.0,
             first_token_beam: f32::INFINITY,
             end_tail_ms: Some(200),
+            start_lead_ms: Some(200),
             precision: Precision::default(),
         }
     }
@@ -304,20 +311,36 @@ impl Recognizer {
         priors: &Priors<K>,
     ) -> Result<Ranked<K>, Error> {
         let start = Instant::now();
-        let region = &pcm_8k[..self.speech_region_end(pcm_8k)];
+        let region = &pcm_8k[self.speech_region(pcm_8k)];
         self.score_region(start, region, phrases, priors, &AtomicBool::new(false))
+    }
+
+    /// The part of an 8 kHz utterance that is scored: from `start_lead_ms` before the first
+    /// loud frame ([`audio::speech_start`]) to `end_tail_ms` after the last
+    /// ([`audio::speech_end`]); without these settings, from the first or to the last sample.
+    pub fn speech_region(&self, pcm_8k: &[i16]) -> std::ops::Range<usize> {
+        self.region_in(&audio::frame_levels(pcm_8k), pcm_8k.len())
     }
 
     /// Length of the part of an 8 kHz utterance that is scored: up to `end_tail_ms` after the
     /// last loud frame ([`audio::speech_end`]), or all of it.
     pub fn speech_region_end(&self, pcm_8k: &[i16]) -> usize {
-        self.tail_samples()
-            .and_then(|tail| audio::speech_end(&audio::frame_levels(pcm_8k), tail))
-            .map_or(pcm_8k.len(), |e| e.min(pcm_8k.len()))
+        self.speech_region(pcm_8k).end
+    }
+
+    /// [`Self::speech_region`] of `len` samples whose frame levels are `levels`.
+    fn region_in(&self, levels: &[f32], len: usize) -> std::ops::Range<usize> {
+        let end = self.tail_samples().and_then(|tail| audio::speech_end(levels, tail)).map_or(len, |e| e.min(len));
+        let start = self.lead_samples().and_then(|lead| audio::speech_start(levels, lead)).unwrap_or(0);
+        start.min(end)..end
     }
 
     fn tail_samples(&self) -> Option<usize> {
         self.config.end_tail_ms.map(|ms| ms as usize * 8)
+    }
+
+    fn lead_samples(&self) -> Option<usize> {
+        self.config.start_lead_ms.map(|ms| ms as usize * 8)
     }
 
     fn score_region<K: Clone + Eq + Hash>(
@@ -725,8 +748,8 @@ impl Recognizer {
 
 /// Background scoring of one stretch of an utterance.
 struct Job<K> {
-    /// Length of the scored audio (samples from the utterance's first sample).
-    end: usize,
+    /// The scored audio (samples from the utterance's first sample).
+    region: std::ops::Range<usize>,
     cancel: Arc<AtomicBool>,
     result: mpsc::Receiver<Result<Ranked<K>, Error>>,
 }
@@ -767,27 +790,29 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> Utterance<K> {
         self.levels.extend(audio::frame_levels(&self.pcm[done..]));
         let Some(tail) = self.rec.tail_samples() else { return };
         let Some(end) = audio::speech_end(&self.levels, tail) else { return };
-        if self.job.as_ref().is_some_and(|j| j.end != end) {
+        let start = self.rec.lead_samples().and_then(|lead| audio::speech_start(&self.levels, lead)).unwrap_or(0);
+        let region = start.min(end)..end;
+        if self.job.as_ref().is_some_and(|j| j.region != region) {
             // The caller went on speaking: that stretch cannot be the answer any more.
             self.cancel();
         }
         if self.job.is_none() && end <= self.pcm.len() {
-            self.speculate(end);
+            self.speculate(region);
         }
     }
 
-    fn speculate(&mut self, end: usize) {
+    fn speculate(&mut self, scored: std::ops::Range<usize>) {
         let (tx, rx) = mpsc::sync_channel(1);
         let cancel = Arc::new(AtomicBool::new(false));
         let (rec, phrases, priors) = (self.rec.clone(), self.phrases.clone(), self.priors.clone());
-        let region = self.pcm[..end].to_vec();
+        let region = self.pcm[scored.clone()].to_vec();
         let flag = cancel.clone();
         self.rec.pool.spawn(move || {
             let r = rec.score_region(Instant::now(), &region, &phrases, &priors, &flag);
             let _ = tx.send(r);
         });
         self.speculations += 1;
-        self.job = Some(Job { end, cancel, result: rx });
+        self.job = Some(Job { region: scored, cancel, result: rx });
     }
 
     fn cancel(&mut self) {
@@ -811,10 +836,11 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> Utterance<K> {
     /// [`Self::finish`] with where the answer came from and what it cost.
     pub fn finish_detailed(mut self, pcm: &[i16]) -> Result<Finished<K>, Error> {
         let start = Instant::now();
-        let end = self.rec.speech_region_end(pcm);
+        let region = self.rec.speech_region(pcm);
+        let end = region.end;
         let speculations = self.speculations;
         if let Some(job) = self.job.take() {
-            if job.end == end && self.pcm.get(..end) == Some(&pcm[..end]) {
+            if job.region == region && self.pcm.get(..end) == Some(&pcm[..end]) {
                 match job.result.recv() {
                     Ok(Ok(mut ranked)) => {
                         let compute = ranked.latency;
@@ -830,7 +856,7 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> Utterance<K> {
         }
         let t = Instant::now();
         let mut ranked =
-            self.rec.score_region(start, &pcm[..end], &self.phrases, &self.priors, &AtomicBool::new(false))?;
+            self.rec.score_region(start, &pcm[region], &self.phrases, &self.priors, &AtomicBool::new(false))?;
         let compute = t.elapsed();
         ranked.latency = start.elapsed();
         Ok(Finished { ranked, speculative: false, compute, speculations })

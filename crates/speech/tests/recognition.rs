@@ -82,6 +82,28 @@ fn short_common_name_wins_only_when_said() {
 }
 
 #[test]
+fn the_name_said_wins_whatever_quiet_the_vad_put_in_front_of_it() {
+    let Some(rec) = recognizer() else { return };
+    let cands = group("0113");
+    // The IVR's utterance for the load test's "Reimerswaal": 300 ms of digital silence (the
+    // VAD's pre-roll), then the name. Scored from its first sample this was Goes at 0.99 in
+    // `serve`, while `speech eval` on the name alone said Reimerswaal at 1.00.
+    let vad = pcm("reimerswaal_vad.wav");
+    let pre_roll = 300 * 8;
+    assert!(vad[..pre_roll].iter().all(|&s| s == 0) && vad[pre_roll..pre_roll + 160].iter().any(|&s| s != 0));
+    let r = rec.score(&vad, &cands).unwrap();
+    assert_eq!(r.best, "Reimerswaal", "{:#?}", r.scores);
+    // The same name after another VAD setting's or a test file's amount of quiet: the same answer.
+    for quiet_ms in [200, 500, 1000] {
+        let mut audio = vec![0i16; quiet_ms * 8];
+        audio.extend_from_slice(&vad[pre_roll..]);
+        let other = rec.score(&audio, &cands).unwrap();
+        assert_eq!(other.best, r.best, "after {quiet_ms} ms of quiet: {:#?}", other.scores);
+        assert!((other.confidence - r.confidence).abs() < 1e-4, "after {quiet_ms} ms: {} vs {}", other.confidence, r.confidence);
+    }
+}
+
+#[test]
 fn silence_is_not_accepted_without_asking() {
     let Some(rec) = recognizer() else { return };
     let r = rec.score(&vec![0i16; 8000], &group("0113")).unwrap();

@@ -383,6 +383,26 @@ pub async fn start_server_in(
     (server, sip)
 }
 
+/// `veertien serve` in `dir` with speech on and the municipalities `names` of 0113 bridged to
+/// the SIPp contact centre on `uas_port` (`sip:<name>@…`); returns once the model is loaded.
+pub async fn serve_with_speech(dir: &Path, uas_port: u16, names: &[&str]) -> (veertien_server::Server, SocketAddr) {
+    let settings: String = names
+        .iter()
+        .map(|name| {
+            let user = name.to_lowercase().replace(' ', "-");
+            format!("[municipality.{}]\nmode = \"bridge\"\ndestination = \"sip:{user}@127.0.0.1:{uas_port}\"\n\n", on_0113(name).0)
+        })
+        .collect();
+    let (server, sip) = start_server_in(dir, &format!("sip:kapelle@127.0.0.1:{uas_port}"), Some(&settings), true).await;
+    let ivr = server.engine().call_layer().unwrap().ivr().unwrap().clone();
+    let until = Instant::now() + Duration::from_secs(120);
+    while !ivr.status().speech {
+        assert!(Instant::now() < until, "the speech model did not load: {:?}", ivr.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (server, sip)
+}
+
 /// Stops the server (flushing its records) and returns every call record as JSON.
 pub async fn records(server: veertien_server::Server, dir: &Path) -> Vec<serde_json::Value> {
     server.shutdown().await;
