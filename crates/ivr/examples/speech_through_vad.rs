@@ -7,9 +7,10 @@
 //! # a manifest (as `speech eval`): each file put on a line of its own first 20 ms (digital
 //! # silence or its noise) for 2 s before and 1.5 s after, through the VAD; counts both ways
 //! cargo run --release -p veertien-ivr --example speech_through_vad -- target/speech-testset/manifest.tsv [--step N]
-//! # a call: the caller's G.711 u-law audio (e.g. decoded from a load test's caller.pcap) on the
-//! # 0113 names; writes the VAD's first utterance as a WAV that `speech eval` can score
-//! cargo run --release -p veertien-ivr --example speech_through_vad -- --ulaw caller.ul --dump utterance.wav
+//! # a call on 0113: the caller's G.711 u-law audio, from a load test's caller.pcap (the PCMU
+//! # packets SIPp replays) or raw; writes the VAD's first utterance as a WAV `speech eval` scores
+//! cargo run --release -p veertien-ivr --example speech_through_vad -- --pcap caller.pcap --dump utterance.wav
+//! cargo run --release -p veertien-ivr --example speech_through_vad -- --ulaw caller.ul
 //! ```
 //! `--start-lead-ms MS|none` sets `RecognizerConfig::start_lead_ms` (none: the scoring before it).
 use veertien_media::vad::{Vad, VadEvent};
@@ -29,6 +30,26 @@ fn first_utterance(line: &[i16]) -> Option<Vec<i16>> {
     None
 }
 
+/// The PCMU payloads (RTP payload type 0) of a pcap of Ethernet/IPv4/UDP frames, in order, as
+/// `scripts/bench/ivr_pcap.py` and the tests' `Rtp::write` make them.
+fn pcmu_of_pcap(pcap: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &pcap[(at + 16).min(pcap.len())..(at + 16 + len).min(pcap.len())];
+        at += 16 + len;
+        // Ethernet 14, IPv4 20 (no options), UDP 8, then the RTP header of 12 bytes.
+        if let Some(rtp) = frame.get(42..)
+            && rtp.len() > 12
+            && rtp[1] & 0x7f == 0
+        {
+            out.extend_from_slice(&rtp[12..]);
+        }
+    }
+    out
+}
+
 fn show(label: &str, r: &Ranked<String>) {
     let top: Vec<String> = r.scores.iter().map(|s| format!("{} {:.3}", s.phrase, s.probability)).collect();
     println!("{label}: {}", top.join(", "));
@@ -42,8 +63,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.start_lead_ms = if v == "none" { None } else { Some(v.parse()?) };
     }
     let rec = Recognizer::load_with(&veertien_speech::default_model_dir(), cfg)?;
-    if let Some(ul) = val("--ulaw") {
-        let line: Vec<i16> = std::fs::read(&ul)?.iter().map(|&u| veertien_speech::audio::ulaw_to_linear(u)).collect();
+    let call = match (val("--pcap"), val("--ulaw")) {
+        (Some(p), _) => Some(pcmu_of_pcap(&std::fs::read(p)?)),
+        (None, Some(u)) => Some(std::fs::read(u)?),
+        _ => None,
+    };
+    if let Some(ulaw) = call {
+        let line: Vec<i16> = ulaw.iter().map(|&u| veertien_speech::audio::ulaw_to_linear(u)).collect();
         let names: Vec<(String, String)> =
             ["Borsele", "Goes", "Kapelle", "Noord-Beveland", "Reimerswaal"].map(|n| (n.to_string(), n.to_string())).to_vec();
         let utt = first_utterance(&line).ok_or("no utterance in the audio")?;
