@@ -553,7 +553,7 @@ impl CallLayer {
         if let Some(p) = tcp_peer {
             self.tcp_use(p, &token);
         }
-        let task = CallTask::new(self.clone(), token, record_id, new, media, front);
+        let task = CallTask::new(self.clone(), token, record_id, call_id.clone(), new, media, front);
         tokio::spawn(call_task(task, call_id, rx, tcp_peer));
     }
 }
@@ -624,6 +624,22 @@ enum FrontAction {
     MachineFinished(CallSummary),
 }
 
+/// What a call task keeps of its [`NewCall`]: all but the INVITE, which goes straight to the
+/// call's transaction table (the machine keeps what it needs of it, and the server
+/// transaction's entry the request itself); a second copy here cost every call 1.3 KB.
+struct CallInfo {
+    /// The caller's Call-ID, for the record.
+    call_id: Bytes,
+    source: SocketAddr,
+    decision: Decision,
+    steps: Vec<RouteStep>,
+    caller: String,
+    dialled: String,
+    received_ms: i64,
+    decided_ms: i64,
+    transport: Transport,
+}
+
 /// One server transaction of the call as the machine knows it.
 struct ServerEntry {
     tx: TxId,
@@ -635,7 +651,7 @@ struct CallTask {
     layer: Arc<CallLayer>,
     token: String,
     record_id: String,
-    new: NewCall,
+    new: CallInfo,
     table: Table,
     call: Option<Call>,
     relay: Option<RtpRelay>,
@@ -675,6 +691,7 @@ impl CallTask {
         layer: Arc<CallLayer>,
         token: String,
         record_id: String,
+        call_id: Bytes,
         new: NewCall,
         media: TaskMedia,
         mut front: Option<Box<ivr::Front>>,
@@ -707,12 +724,16 @@ impl CallTask {
                 (MediaAnchor { a_facing: a, b_facing: a }, None, None)
             }
         };
+        let NewCall { invite, source, decision, steps, caller, dialled, received_ms, decided_ms, transport } = new;
+        let mut table = Table::new(cfg);
+        table.on_request(invite, Peer { addr: source, transport }, Instant::now());
+        let new = CallInfo { call_id, source, decision, steps, caller, dialled, received_ms, decided_ms, transport };
         CallTask {
             layer,
             token,
             record_id,
             new,
-            table: Table::new(cfg),
+            table,
             call: None,
             relay,
             relay_events: events,
@@ -735,10 +756,8 @@ impl CallTask {
         }
     }
 
+    /// Runs the call; its INVITE is in the table already (see [`CallTask::new`]).
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
-        let invite = self.new.invite.clone();
-        let source = self.new.source;
-        self.table.on_request(invite, Peer { addr: source, transport: self.new.transport }, Instant::now());
         self.pump().await;
         let hurry = self.layer.hurry.clone();
         let mut hurried = false;
@@ -1337,7 +1356,7 @@ impl CallTask {
         let n = &self.new;
         let mut rec = CallRecord::received(
             self.record_id.clone(),
-            n.invite.call_id().map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default(),
+            String::from_utf8_lossy(&n.call_id).into_owned(),
             self.layer.node_id.clone(),
             n.caller.clone(),
             n.dialled.clone(),
@@ -1517,7 +1536,7 @@ mod tests {
     fn a_call_task_future_holds_little_besides_the_call_state() {
         // Every call in progress holds its task's future for its whole life, and the future is
         // as large as the most it keeps across any one await. That used to be the IVR front's
-        // and the table's big values (17.5 KB per call against 5.5 KB of call state, see
+        // and the table's big values (17.5 KB per call, 12 KB of it beyond the call's state, see
         // docs/PERFORMANCE-sip-load.md): rare work must stay boxed and actions be taken by
         // plain fns, or every bridged call pays for it again. The margin holds a UDP send's
         // future (over 400 bytes when the socket's send is async) and little else: a table

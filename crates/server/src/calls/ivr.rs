@@ -1135,7 +1135,13 @@ impl CallTask {
     /// INVITE, still unanswered when the front took over a plain bridged call.
     pub(super) async fn front_handoff(&mut self, txn: ServerTxn, prompt: String) {
         if self.front().phase == Phase::New {
-            let view = match InRequest::from_sip(&self.new.invite) {
+            // `txn` is the caller's INVITE: its server transaction's entry holds the request.
+            let view = match self.servers.get(&txn).map(|e| InRequest::from_sip(&e.request)) {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("no server transaction".to_owned()),
+            };
+            let view = match view {
                 Ok(v) => v,
                 Err(e) => {
                     // Parsed when the call started; cannot fail now, but never leave it unanswered.
@@ -1358,7 +1364,7 @@ impl CallTask {
         let n = &self.new;
         let mut rec = CallRecord::received(
             self.record_id.clone(),
-            n.invite.call_id().map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default(),
+            String::from_utf8_lossy(&n.call_id).into_owned(),
             self.layer.node_id.clone(),
             n.caller.clone(),
             n.dialled.clone(),
