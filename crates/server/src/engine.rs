@@ -640,7 +640,10 @@ impl Engine {
 
     fn call_id(&self) -> String {
         let seq = self.call_seq.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{:x}-{seq}", self.config.node_id, self.boot_ms)
+        // Fixed width, so a node's ids sort in the order its calls arrived and each new
+        // record lands at the end of the call-id index instead of on a random page of it
+        // (a page written to the WAL per call; docs/PERFORMANCE-store.md).
+        format!("{}-{:x}-{seq:010}", self.config.node_id, self.boot_ms)
     }
 }
 
