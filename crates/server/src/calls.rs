@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use jiff::Timestamp;
 use parking_lot::Mutex;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use veertien_b2bua::{
@@ -35,6 +34,7 @@ use veertien_sip::transaction::{self as txn, Peer, Table, TxId};
 use veertien_sip::{Method, Request, Response, Transport};
 use veertien_store::{CallRecord, Delivery, Outcome, RecordWriter};
 
+use crate::udp::SipUdp;
 use crate::config::Config;
 use crate::health::{HealthMonitor, HealthNotice};
 
@@ -140,7 +140,7 @@ pub struct CallMetrics {
 
 /// What the call layer needs from the server, fixed when it starts.
 pub struct CallLayer {
-    sock: Arc<UdpSocket>,
+    sock: Arc<SipUdp>,
     /// Our address in Via, Contact and SDP.
     advertised: SocketAddr,
     /// `[trunk] outbound`: where `tel:` and host-name destinations go. Without it only
@@ -210,7 +210,7 @@ impl CallLayer {
     /// `sock` is the SIP UDP socket (bridged calls use UDP on both legs).
     pub fn new(
         config: &Config,
-        sock: Arc<UdpSocket>,
+        sock: Arc<SipUdp>,
         outbound: Option<SocketAddr>,
         records: Option<RecordWriter>,
         health: Option<HealthMonitor>,
@@ -957,7 +957,7 @@ impl CallTask {
             }
             return;
         }
-        if let Err(e) = self.layer.sock.send_to(bytes, to.addr).await {
+        if let Err(e) = self.layer.sock.send_to(bytes, to.addr) {
             tracing::debug!(to = %to.addr, error = %e, "SIP send failed");
         }
     }

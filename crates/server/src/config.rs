@@ -135,7 +135,7 @@ pub struct SipConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of the TLS listener (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
-    /// Number of UDP receive loops sharing the socket.
+    /// Threads receiving on the SIP UDP socket (each parses, decides and answers inline).
     pub udp_workers: usize,
     pub tcp_max_connections: usize,
     pub tcp_idle_timeout_secs: u64,

@@ -14,6 +14,7 @@ pub mod calls;
 pub mod engine;
 pub mod routing;
 pub mod server;
+pub mod udp;
 
 pub use engine::{Engine, MetricsSnapshot};
 pub use routing::{Routing, Snapshot};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +16,7 @@ use veertien_sip::tcp::{FrameError, Framer};
 use veertien_sip::transaction::Peer as SipPeer;
 use veertien_store::{RecordWriter, Store, WriterConfig, WriterMetrics};
 
+use crate::udp::SipUdp;
 use crate::calls::{CallLayer, IvrContext};
 use crate::health::HealthMonitor;
 use crate::config::{Config, UntrustedPolicy};
@@ -77,6 +78,9 @@ pub struct Server {
     http_addr: Option<SocketAddr>,
     stop: CancellationToken,
     tasks: JoinSet<()>,
+    /// The UDP receivers are threads, not tasks the JoinSet aborts: a server dropped without
+    /// `shutdown` (a test's early return) must still stop them and free its port.
+    _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
 /// Figures reported when the server stops.
@@ -123,12 +127,14 @@ impl Server {
 
         let engine = Arc::new(Engine::new(config.clone(), routing.clone(), writer.clone()));
         let stop = CancellationToken::new();
+        // Cancels on any early return below too, so receiver threads already started end.
+        let stop_on_drop = stop.clone().drop_guard();
         let mut tasks = JoinSet::new();
 
         let mut udp_addr = None;
         let mut udp_socket = None;
         if let Some(addr) = config.sip.udp {
-            let sock = bind_udp(addr).map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?;
+            let sock = SipUdp::bind(addr).map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?;
             udp_addr = Some(sock.local_addr().map_err(|source| ServeError::Bind { what: "SIP UDP", addr, source })?);
             let sock = Arc::new(sock);
             let ivr = if config.ivr.enabled {
@@ -186,9 +192,12 @@ impl Server {
             if let Some(layer) = engine.call_layer() {
                 layer.set_tcp_dialer(tcp_dialer(Arc::downgrade(&engine), stop.clone(), tls_connector(&config.trunk)?));
             }
-            for _ in 0..config.sip.udp_workers {
-                tasks.spawn(udp_loop(sock.clone(), engine.clone(), stop.clone()));
-            }
+            let receivers =
+                crate::udp::spawn_receivers(sock.clone(), engine.clone(), stop.clone(), config.sip.udp_workers, tokio::runtime::Handle::current())
+                    .map_err(|source| ServeError::Bind { what: "SIP UDP receiver threads", addr, source })?;
+            tasks.spawn(async move {
+                let _ = tokio::task::spawn_blocking(move || receivers.into_iter().for_each(|t| { let _ = t.join(); })).await;
+            });
             udp_socket = Some(sock);
         }
         tasks.spawn(timer_loop(udp_socket, engine.clone(), stop.clone()));
@@ -228,7 +237,7 @@ impl Server {
             });
         }
         tracing::info!(node = %config.node_id, udp = ?udp_addr, tcp = ?tcp_addr, tls = ?tls_addr, http = ?http_addr, store = with_store, "veertien SIP service started");
-        Ok(Server { engine, store, writer, udp_addr, tcp_addr, tls_addr, http_addr, stop, tasks })
+        Ok(Server { engine, store, writer, udp_addr, tcp_addr, tls_addr, http_addr, stop, tasks, _stop_on_drop: stop_on_drop })
     }
 
     pub fn udp_addr(&self) -> Option<SocketAddr> {
@@ -349,41 +358,7 @@ impl Server {
     }
 }
 
-fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    // A large receive buffer absorbs bursts; beyond it the kernel drops, which is the bounded
-    // queue in front of the UDP loops (SIP retransmits).
-    let _ = sock.set_recv_buffer_size(4 << 20);
-    let _ = sock.set_send_buffer_size(4 << 20);
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())?;
-    UdpSocket::from_std(sock.into())
-}
-
-async fn udp_loop(sock: Arc<UdpSocket>, engine: Arc<Engine>, stop: CancellationToken) {
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let (n, src) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(v) => v,
-                // ICMP port unreachable from an earlier send surfaces here on Linux; not fatal.
-                Err(e) => { tracing::debug!(error = %e, "UDP receive"); continue; }
-            },
-        };
-        if n == 0 {
-            continue;
-        }
-        let data = Bytes::copy_from_slice(&buf[..n]);
-        if let Some(out) = engine.handle(data, src, Transport::Udp)
-            && let Err(e) = sock.send_to(&out.bytes, out.target).await
-        {
-            tracing::debug!(error = %e, target = %out.target, "UDP send");
-        }
-    }
-}
-
-async fn timer_loop(sock: Option<Arc<UdpSocket>>, engine: Arc<Engine>, stop: CancellationToken) {
+async fn timer_loop(sock: Option<Arc<SipUdp>>, engine: Arc<Engine>, stop: CancellationToken) {
     let mut resend = Vec::new();
     let mut last_prune = Instant::now();
     loop {
@@ -398,7 +373,7 @@ async fn timer_loop(sock: Option<Arc<UdpSocket>>, engine: Arc<Engine>, stop: Can
         engine.poll_timers(Instant::now(), &mut resend);
         if let Some(sock) = &sock {
             for r in resend.drain(..) {
-                let _ = sock.send_to(&r.response, r.target).await;
+                let _ = sock.send_to(&r.response, r.target);
             }
         }
         resend.clear();
