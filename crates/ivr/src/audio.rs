@@ -361,7 +361,10 @@ pub fn synthesise(text: &str, lang: Lang, dest: &Path) -> Result<(), BuildError>
     )?;
     run(
         "sox",
+        // -R (repeatable): dither seeded with a fixed number, so the same text always gives
+        // the same audio (prompt builds and the tests that speak through this are reproducible).
         Command::new("sox")
+            .arg("-R")
             .arg(&raw)
             .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
             .arg(&tmp),

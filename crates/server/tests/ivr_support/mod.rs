@@ -192,7 +192,10 @@ pub fn speak_ulaw(dir: &Path, text: &str, voice: &str) -> Vec<u8> {
     let raw = dir.join("speech.ul");
     let ok = Command::new("espeak-ng").args(["-v", voice, "-s", "150", "-w"]).arg(&wav).arg(text).status().unwrap();
     assert!(ok.success(), "espeak-ng");
+    // -R: sox seeds its dither with a fixed number, so a test hears the same audio every
+    // run (with random dither a name near a recognition boundary made tests flaky).
     let ok = Command::new("sox")
+        .arg("-R")
         .arg(&wav)
         .args(["-r", "8000", "-c", "1", "-t", "ul"])
         .arg(&raw)
