@@ -870,12 +870,7 @@ async fn a_certificate_naming_a_dns_name_is_verified_against_tls_server_name() {
             c.trunk.tls_server_name = Some(configured.to_owned());
         })
         .await;
-        let udp = ts.udp;
-        let number = fourteen.clone();
-        let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &number, &[])).await.unwrap();
-        let seen = centre.await.unwrap();
-        let recs = records(ts).await;
-        assert_eq!(recs.len(), 1, "{recs:?}");
+        let (code, log, seen, recs) = bridged_call(ts, &fourteen, centre).await;
         if answered {
             assert_eq!(code, 0, "caller: answered over TLS with the certificate verified for {configured}:\n{log}");
             let methods: Vec<String> = seen.expect("the call reached the destination").iter().map(|q| q.method().as_str().to_owned()).collect();
@@ -889,6 +884,21 @@ async fn a_certificate_naming_a_dns_name_is_verified_against_tls_server_name() {
             assert!(detail.contains("TLS handshake with the destination failed") && detail.contains("certificate"), "{detail}");
         }
     }
+}
+
+/// One SIPp call bridged by `ts` to the contact centre `centre`: the caller's exit code and log,
+/// what the centre saw, and the server's single call record.
+async fn bridged_call<T: Send + 'static>(
+    ts: TestServer,
+    fourteen: &str,
+    centre: tokio::task::JoinHandle<T>,
+) -> (i32, String, T, Vec<veertien_store::CallRecord>) {
+    let (udp, number) = (ts.udp, fourteen.to_owned());
+    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &number, &[])).await.unwrap();
+    let seen = centre.await.unwrap();
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    (code, log, seen, recs)
 }
 
 // ---- mutual TLS towards destinations -----------------------------------------------------------
@@ -941,12 +951,7 @@ async fn a_destination_demanding_a_client_certificate_gets_ours() {
             }
         })
         .await;
-        let udp = ts.udp;
-        let number = fourteen.clone();
-        let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &number, &[])).await.unwrap();
-        let seen = centre.await.unwrap();
-        let recs = records(ts).await;
-        assert_eq!(recs.len(), 1, "{recs:?}");
+        let (code, log, seen, recs) = bridged_call(ts, &fourteen, centre).await;
         if with_certificate {
             assert_eq!(code, 0, "caller: answered over mutual TLS:\n{log}");
             let methods: Vec<String> = seen.expect("our certificate was accepted").iter().map(|q| q.method().as_str().to_owned()).collect();
