@@ -14,7 +14,8 @@ pub struct CallFilter {
     pub from_ms: Option<i64>,
     /// Received before (unix ms).
     pub to_ms: Option<i64>,
-    /// Exact match on caller, dialled, normalised 14-number or destination.
+    /// Exact match on caller or destination; a 14-number in any accepted form (`14 020`,
+    /// `+3114020`) matches the calls to it; other dialled digits match calls rejected for them.
     pub number: Option<String>,
     /// 0 means [`CallFilter::DEFAULT_LIMIT`]; capped at [`CallFilter::MAX_LIMIT`].
     pub limit: u32,

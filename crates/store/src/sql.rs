@@ -291,9 +291,13 @@ pub(crate) fn list_calls_sql(d: Dialect, f: &CallFilter) -> Sql {
     }
     if let Some(n) = &f.number {
         let n = n.trim().to_string();
+        // A 14-number in any accepted form matches every call to it, however the carrier
+        // wrote it. Every OR term has an index (the last one a partial index, migration
+        // 0008), so SQLite and PostgreSQL answer the OR from indexes instead of a scan.
+        let fourteen = veertien_core::normalise(&n).map(|f| f.to_string()).unwrap_or_else(|_| n.clone());
         q.push(" AND (caller = ").bind(Arg::Text(n.clone()));
-        q.push(" OR dialled = ").bind(Arg::Text(n.clone()));
-        q.push(" OR normalised = ").bind(Arg::Text(n.clone()));
+        q.push(" OR normalised = ").bind(Arg::Text(fourteen));
+        q.push(" OR (normalised IS NULL AND dialled = ").bind(Arg::Text(n.clone())).push(")");
         q.push(" OR destination = ").bind(Arg::Text(n)).push(")");
     }
     // call_id breaks ties so paging with offset is stable.

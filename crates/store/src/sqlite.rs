@@ -444,3 +444,28 @@ pub(crate) fn parse_location(s: &str) -> Option<PathBuf> {
     }
     PathBuf::from_str(rest).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The portal's number search must stay fast on a year of calls: every OR term is
+    /// answered from an index (SQLite's multi-index OR), never by scanning the calls table.
+    #[tokio::test]
+    async fn number_search_reads_indexes_not_the_whole_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SqliteEngine::open(&dir.path().join("c.db")).await.unwrap();
+        for number in ["14 020", "+3114020", "0612345678", "0900123456", "tel:+31201234567"] {
+            let f = CallFilter { number: Some(number.into()), ..Default::default() };
+            let q = sql::list_calls_sql(D, &f);
+            let explain = format!("EXPLAIN QUERY PLAN {}", q.text);
+            let rows = bind_args!(sqlx::query(&explain), q.args)
+                .fetch_all(engine.pool())
+                .await
+                .unwrap_or_else(|e| panic!("{number}: {e}"));
+            let plan = rows.iter().map(|r| r.get::<String, _>("detail")).collect::<Vec<_>>().join("\n");
+            assert!(!plan.contains("SCAN calls"), "search for {number} scans the table:\n{plan}");
+            assert!(plan.contains("MULTI-INDEX OR"), "search for {number}:\n{plan}");
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub struct CallsArgs {
     /// Vanaf / since: RFC 3339 time, a date (2026-03-11, Amsterdam) or a period back ("2h", "3 days")
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Gekozen nummer, beller of bestemming / dialled number, caller or destination (exact)
+    /// 14-nummer (elke schrijfwijze, zoals `14 020`), beller of bestemming / 14-number (any form, e.g. `14 020`), caller or destination
     #[arg(long)]
     pub number: Option<String>,
     /// Maximum aantal / maximum number of calls

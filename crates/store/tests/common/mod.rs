@@ -97,6 +97,21 @@ pub async fn list_filters(store: &Store) {
     assert_eq!(ids(store.list_calls(&f).await.unwrap()), ["d", "c"]);
     let f = CallFilter { municipality: Some("GM0363".into()), outcome: Some(Outcome::Busy), ..Default::default() };
     assert!(store.list_calls(&f).await.unwrap().is_empty());
+
+    // A 14-number in another form finds the calls to it, however the carrier wrote it;
+    // digits that are no 14-number find the calls rejected for them.
+    let mut plus = redirect("f", t + 5 * HOUR, "GM0363", "0203333333");
+    plus.dialled = "tel:+31-14-020".into();
+    let mut junk = CallRecord::received("g", "g@carrier.example", "node-1", "0204444444", "0900123456", t + 6 * HOUR);
+    junk.decision_kind = "reject".into();
+    junk.outcome = Some(Outcome::Rejected);
+    store.write_calls(&[plus, junk]).await.unwrap();
+    for form in ["14 020", "+3114020", "14020"] {
+        let f = CallFilter { number: Some(form.into()), ..Default::default() };
+        assert_eq!(ids(store.list_calls(&f).await.unwrap()), ["f", "d", "c", "b"], "{form}");
+    }
+    let f = CallFilter { number: Some("0900123456".into()), ..Default::default() };
+    assert_eq!(ids(store.list_calls(&f).await.unwrap()), ["g"]);
 }
 
 pub async fn stats_figures(store: &Store) {
