@@ -350,7 +350,7 @@ async fn baresip_caller_audio_through_the_bridge() {
             .unwrap()
     })
     .await;
-    let log = tail(&String::from_utf8_lossy(&out.stdout));
+    let log = tail(&String::from_utf8_lossy(&out.stdout), 60);
     assert!(log.contains("Call established"), "baresip's call was answered through the bridge:\n{log}");
     let (code, uas_log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
     assert_eq!(code, 0, "{uas_log}");

@@ -6,19 +6,19 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use veertien_core::{CallInfo, Decision, Plan, Settings, decide};
 
+#[path = "../sipp_support/mod.rs"]
+mod sipp_support;
+pub use sipp_support::*;
+
 /// The tests share two cores with the server and Whisper: one at a time.
 pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-pub fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
 
 /// Every IVR test's start: the serial lock, held for the whole test, or `None` with the
 /// reason printed when SIPp (the caller and the contact centre) or espeak-ng (the prompts)
@@ -46,28 +46,6 @@ pub fn speech_ready() -> bool {
         return false;
     }
     true
-}
-
-pub fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/tests/sipp").join(name)
-}
-
-pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An even free port whose next three are free too (SIPp's RTP, RTCP, video).
-pub fn free_media_port() -> u16 {
-    loop {
-        let p = free_udp_port() & !1;
-        if p < 60_000 && (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-    }
 }
 
 /// Kapelle's CBS code and its keypad digit on 0113, from the routing decision itself.
@@ -222,11 +200,6 @@ pub fn noise_ulaw(ms: u32) -> Vec<u8> {
 }
 
 // ---- the peers ------------------------------------------------------------------------
-
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
 
 /// SIPp as Kapelle's contact centre running `scenario_file` for one call (`uas_answer.xml`:
 /// answers, echoes the audio, waits for the BYE).

@@ -1,8 +1,8 @@
 //! Real SIP peers for the integration tests: SIPp as the carrier (UAC) or as a municipality's
-//! contact centre (UAS), free loopback ports for them, and the plan's lone municipality.
+//! contact centre (UAS), free loopback ports for them (`sipp_support`), and the plan's lone
+//! municipality.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,34 +11,9 @@ use veertien_store::{CallFilter, CallRecord, Store};
 
 use super::TestServer;
 
-pub fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
-}
-
-pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An even free port whose next three are free too (SIPp's RTP, RTCP and, in some versions,
-/// video).
-pub fn free_media_port() -> u16 {
-    loop {
-        let p = free_udp_port() & !1;
-        if p < 60_000 && (0..4).all(|i| std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-    }
-}
-
-pub fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
-/// The last lines of a peer's output, for an assertion message.
-pub fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
+#[path = "../sipp_support/mod.rs"]
+mod sipp_support;
+pub use sipp_support::*;
 
 /// A SIPp UAS playing one municipality destination, answering `calls` calls.
 pub struct Uas {
@@ -87,7 +62,7 @@ impl Uas {
             std::thread::sleep(Duration::from_millis(50));
         };
         let out = child.wait_with_output().unwrap();
-        let text = tail(&format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+        let text = tail(&format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)), 60);
         if timed_out { (-2, format!("{} did not finish in time\n{text}", self.name)) } else { (out.status.code().unwrap_or(-1), text) }
     }
 }
@@ -114,7 +89,7 @@ pub fn uac_with(server: SocketAddr, scenario_file: &str, service: &str, extra: &
         .output()
         .expect("sipp runs (install the Debian package sip-tester)");
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text))
+    (out.status.code().unwrap_or(-1), tail(&text, 60))
 }
 
 /// A municipality alone on its area code (no question asked): its 14+ number and CBS code.
