@@ -36,14 +36,6 @@ fn with_auth(c: &mut Config, a: TrunkAuth) {
     c.validate().unwrap();
 }
 
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// SIPp as a UAC with digest credentials; (exit code, output tail).
 fn sipp_auth(server: SocketAddr, scenario_file: &str, service: &str, password: &str, calls: u32) -> (i32, String) {
     let out = Command::new("sipp")
@@ -58,8 +50,7 @@ fn sipp_auth(server: SocketAddr, scenario_file: &str, service: &str, password: &
         .output()
         .expect("sipp runs (install the Debian package sip-tester)");
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let tail: String = text.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    (out.status.code().unwrap_or(-1), tail)
+    (out.status.code().unwrap_or(-1), tail(&text, 60))
 }
 
 async fn records(db: PathBuf) -> usize {

@@ -11,13 +11,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::TestServer;
+use support::{TestServer, free_udp_port, scenario};
 use veertien_core::{Plan, Settings};
 use veertien_store::{CallFilter, Outcome, Store};
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 const OPTIONS_200: &str = r#"
     <![CDATA[
@@ -33,7 +29,7 @@ const OPTIONS_200: &str = r#"
     ]]>"#;
 
 /// A destination that answers OPTIONS probes and (if `calls`) INVITEs: 180, 200 + SDP, BYE.
-fn scenario(dir: &std::path::Path, name: &str, calls: bool) -> PathBuf {
+fn write_scenario(dir: &std::path::Path, name: &str, calls: bool) -> PathBuf {
     let invite = if calls {
         r#"
   <recv request="INVITE" crlf="true" />
@@ -124,8 +120,8 @@ async fn dead_primary_is_skipped_within_five_seconds_by_options_probing() {
     let (fourteen, cbs) = (area.fourteen.clone(), plan.municipality(area.municipalities[0]).cbs.clone());
     let scen = tempfile::tempdir().unwrap();
     let (pa, pb) = (free_udp_port(), free_udp_port());
-    let mut primary = uas(&scenario(scen.path(), "primary", false), pa);
-    let mut partner = uas(&scenario(scen.path(), "partner", true), pb);
+    let mut primary = uas(&write_scenario(scen.path(), "primary", false), pa);
+    let mut partner = uas(&write_scenario(scen.path(), "partner", true), pb);
 
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("settings.toml");
@@ -152,7 +148,7 @@ async fn dead_primary_is_skipped_within_five_seconds_by_options_probing() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new("sipp")
             .arg(udp.to_string())
-            .args(["-sf", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/bridge_uac.xml")])
+            .args(["-sf", scenario("bridge_uac.xml").to_str().unwrap()])
             .args(["-s", &service, "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_udp_port().to_string()])
             .args(["-m", "1", "-r", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
             .output()

@@ -2,11 +2,14 @@
 //! probing within 5 s, and alive again once it answers. The destination is a real SIPp UAS on
 //! loopback acting as the outbound trunk; it is SIGKILLed and restarted on the same port.
 
+mod sipp_support;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sipp_support::free_udp_port;
 use tokio_util::sync::CancellationToken;
 use veertien_core::{DeliveryMode, Destination, Overflow, Plan, Settings};
 use veertien_server::health::{HealthConfig, HealthMonitor, bridged_destinations};
@@ -63,10 +66,6 @@ impl Drop for Uas {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn wait_for(mut rx: tokio::sync::broadcast::Receiver<veertien_server::health::HealthNotice>, dest: &str, alive: bool, within: Duration) -> Option<veertien_server::health::HealthNotice> {

@@ -3,19 +3,10 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use support::*;
 use veertien_store::{CallFilter, Outcome, Store};
-
-fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Runs SIPp as a UAC against `server`; returns (exit status, stderr+stdout tail).
 fn sipp(server: std::net::SocketAddr, scenario_file: &str, service: &str, calls: u32, rate: u32) -> (i32, String) {
@@ -38,8 +29,7 @@ fn sipp_with(server: std::net::SocketAddr, scenario_file: &str, service: &str, c
         .output()
         .expect("sipp runs (install the Debian package sip-tester)");
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let tail: String = text.lines().rev().take(90).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    (out.status.code().unwrap_or(-1), tail)
+    (out.status.code().unwrap_or(-1), tail(&text, 90))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
