@@ -8,6 +8,9 @@
 //!
 //! Skipped with a printed reason when chromium, chromedriver or sipp is not installed.
 
+#[path = "../../server/tests/sipp_support/mod.rs"]
+mod sipp_support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use sipp_support::{free_tcp_port, free_udp_port, scenario, tail};
 
 const PW: &str = "een lang genoeg wachtwoord";
 const ADMIN: &str = "beheer@hulst.test";
@@ -25,14 +29,6 @@ const FOURTEEN: &str = "140114";
 /// Goes: another municipality, whose page and API the Hulst admin must not open.
 const GOES: &str = "GM0664";
 const NEW_DESTINATION: &str = "+31114123456";
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct Kill(Child);
 impl Drop for Kill {
@@ -84,7 +80,7 @@ fn dechunk(mut s: &str) -> String {
 /// One SIPp call to the 14+ number that must end in a 302 whose Contact is exactly `tel:<dest>`.
 /// The scenario is the shared redirect_uac.xml with its Contact check narrowed to `dest`.
 fn sipp_redirect_to(dir: &Path, sip: SocketAddr, dest: &str) -> (i32, String) {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/sipp/redirect_uac.xml");
+    let shared = scenario("redirect_uac.xml");
     let xml = std::fs::read_to_string(&shared).unwrap();
     let generic = r#"regexp="&lt;(tel|sip):\+31[0-9]{9}""#;
     assert!(xml.contains(generic), "{} changed its Contact check; update this test", shared.display());
@@ -101,7 +97,7 @@ fn sipp_redirect_to(dir: &Path, sip: SocketAddr, dest: &str) -> (i32, String) {
         .output()
         .expect("sipp runs");
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+    (out.status.code().unwrap_or(-1), tail(&text, 40))
 }
 
 /// Clicks something that loads a new page and waits until the old page is gone and the new one

@@ -3,6 +3,8 @@
 //! unreachable destination.
 
 mod common;
+#[path = "../../server/tests/sipp_support/mod.rs"]
+mod sipp_support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, header};
 use common::*;
+use sipp_support::free_udp_port;
 use veertien_core::settings::Destination;
 
 const UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -38,10 +41,6 @@ impl Drop for Uas {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn sipp_available() -> bool {
