@@ -816,12 +816,15 @@ path = "/tmp/x.db"
 
     #[test]
     fn a_client_certificate_needs_its_key_and_a_ca() {
-        let e = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\n").unwrap_err().to_string();
-        assert!(e.contains("trunk.tls_cert") && e.contains("trunk.tls_key"), "{e}");
-        let e = Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_key = \"k.pem\"\n").unwrap_err().to_string();
-        assert!(e.contains("`trunk.tls_key`") && e.contains("trunk.tls_cert"), "{e}");
-        let e = Config::parse("[trunk]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap_err().to_string();
-        assert!(e.contains("trunk.tls_cert") && e.contains("trunk.tls_ca"), "{e}");
+        // (the [trunk] keys, the key the error names, the key it says is missing)
+        for (keys, named, missing) in [
+            ("tls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\n", "trunk.tls_cert", "trunk.tls_key"),
+            ("tls_ca = \"ca.pem\"\ntls_key = \"k.pem\"\n", "trunk.tls_key", "trunk.tls_cert"),
+            ("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n", "trunk.tls_cert", "trunk.tls_ca"),
+        ] {
+            let e = Config::parse(&format!("[trunk]\n{keys}")).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{named}`")) && e.contains(missing), "{keys}: {e}");
+        }
         Config::parse("[trunk]\ntls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
     }
 }
