@@ -85,6 +85,12 @@ struct TcpConn {
     users: Vec<String>,
     /// Opened by us towards a destination (counted against the outbound bound).
     outbound: bool,
+    /// Our end of a connection we open: bound before it connects, so that the first request
+    /// on it can already name it in Via and Contact (see [`CallLayer::tcp_reserve`]).
+    local: Option<SocketAddr>,
+    /// Reserved by a call that is building its first request for it, not dialled yet: the
+    /// bound socket and the outbox's reader, handed to the dialer with that first message.
+    pending: Option<(tokio::net::TcpSocket, mpsc::Receiver<Bytes>)>,
 }
 
 impl TcpConn {
@@ -96,10 +102,10 @@ impl TcpConn {
     }
 }
 
-/// Opens a TCP or TLS (the `Transport`) connection to a destination and runs it (reader and
-/// writer, as for a carrier's connection): the server installs one with
-/// [`CallLayer::set_tcp_dialer`].
-pub type TcpDialer = Box<dyn Fn(SocketAddr, Transport, mpsc::Receiver<Bytes>) + Send + Sync>;
+/// Opens a TCP or TLS (the `Transport`) connection to a destination from a socket already
+/// bound to our end of it, and runs it (reader and writer, as for a carrier's connection): the
+/// server installs one with [`CallLayer::set_tcp_dialer`].
+pub type TcpDialer = Box<dyn Fn(SocketAddr, Transport, tokio::net::TcpSocket, mpsc::Receiver<Bytes>) + Send + Sync>;
 
 /// Bound of the messages queued for one TCP connection's writer. A call sends a few messages
 /// per second; beyond this the message is dropped and the transaction's timer reports it.
@@ -356,7 +362,7 @@ impl CallLayer {
     /// A carrier's TCP or TLS (`peer.transport`) connection opened: calls arriving on it write
     /// to `tx`.
     pub fn tcp_opened(&self, peer: Peer, tx: mpsc::Sender<Bytes>) {
-        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false });
+        self.tcp.lock().insert(peer, TcpConn { tx, users: Vec::new(), outbound: false, local: None, pending: None });
     }
 
     /// A TCP or TLS connection closed (by either side, or idle).
@@ -403,24 +409,69 @@ impl CallLayer {
     fn tcp_send_or_dial(&self, peer: Peer, bytes: Bytes, token: &str) -> Result<(), String> {
         let t = peer.transport.as_str();
         let mut map = self.tcp.lock();
-        if let Some(c) = map.get_mut(&peer) {
-            c.tx.try_send(bytes).map_err(|_| format!("{t} connection to the destination has a full queue"))?;
-            c.add_user(token);
-            return Ok(());
+        let c = match map.entry(peer) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(self.new_outbound(peer, token)?),
+        };
+        c.tx.try_send(bytes).map_err(|_| format!("{t} connection to the destination has a full queue"))?;
+        c.add_user(token);
+        // A reserved connection is dialled with its first message already in its outbox.
+        let pending = c.pending.take();
+        drop(map);
+        // `new_outbound` made sure there is a dialer.
+        if let (Some((socket, rx)), Some(dial)) = (pending, self.tcp_dialer.get()) {
+            self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
+            dial(peer.addr, peer.transport, socket, rx);
         }
-        let Some(dial) = self.tcp_dialer.get() else { return Err(format!("{t} to destinations is not available")) };
+        Ok(())
+    }
+
+    /// The connection call `token` will send its next request to `peer` on: the open (or
+    /// already reserved) one of that transport, else a new one reserved now, its socket bound
+    /// but not connected until the request is queued ([`CallLayer::tcp_send_or_dial`]). Our
+    /// end of it, which the request's Via and Contact name when we have no listener of that
+    /// transport; `None` for a carrier's connection (its end is our listener).
+    ///
+    /// Reserved rather than dialled here: a connection that failed before its first message
+    /// was queued would be replaced by one on another port, and the message would name a
+    /// port nothing answers on.
+    fn tcp_reserve(&self, peer: Peer, token: &str) -> Result<Option<SocketAddr>, String> {
+        let mut map = self.tcp.lock();
+        if let Some(c) = map.get_mut(&peer) {
+            c.add_user(token);
+            return Ok(c.local);
+        }
+        let conn = self.new_outbound(peer, token)?;
+        let local = conn.local;
+        map.insert(peer, conn);
+        Ok(local)
+    }
+
+    /// A connection of ours to `peer`, counted against `sip.tcp_max_connections`, with its
+    /// socket bound (so its port is known) and not connected yet.
+    fn new_outbound(&self, peer: Peer, token: &str) -> Result<TcpConn, String> {
+        let t = peer.transport.as_str();
+        if self.tcp_dialer.get().is_none() {
+            return Err(format!("{t} to destinations is not available"));
+        }
         if self.tcp_outbound.fetch_add(1, Ordering::AcqRel) >= self.sip_cfg.tcp_max_connections {
             self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
             return Err(format!("no {t} connection may be opened (sip.tcp_max_connections reached)"));
         }
+        let (socket, local) = match bound_socket(peer.addr) {
+            Ok(s) => s,
+            Err(e) => {
+                self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
+                return Err(format!("{t} connection to the destination failed: no local socket: {e}"));
+            }
+        };
         let (tx, rx) = mpsc::channel(TCP_OUTBOX);
-        // A fresh outbox has room: the first message always fits.
-        let _ = tx.try_send(bytes);
-        map.insert(peer, TcpConn { tx, users: vec![token.to_owned()], outbound: true });
-        drop(map);
-        self.metrics.tcp_dials.fetch_add(1, Ordering::Relaxed);
-        dial(peer.addr, peer.transport, rx);
-        Ok(())
+        Ok(TcpConn { tx, users: vec![token.to_owned()], outbound: true, local: Some(local), pending: Some((socket, rx)) })
+    }
+
+    /// Our end of the connection to `peer`, when it is one we opened.
+    fn tcp_local(&self, peer: Peer) -> Option<SocketAddr> {
+        self.tcp.lock().get(&peer).and_then(|c| c.local)
     }
 
     /// A call in progress uses this connection: not to be closed as idle.
@@ -441,10 +492,15 @@ impl CallLayer {
         }
     }
 
-    /// Call `token` is over: it no longer keeps the connection to `peer` open.
+    /// Call `token` is over: it no longer keeps the connection to `peer` open. A connection
+    /// reserved and never dialled (its request was never sent) is given up with its last user.
     fn tcp_release(&self, peer: Peer, token: &str) {
-        if let Some(c) = self.tcp.lock().get_mut(&peer) {
-            c.users.retain(|u| u != token);
+        let mut map = self.tcp.lock();
+        let Some(c) = map.get_mut(&peer) else { return };
+        c.users.retain(|u| u != token);
+        if c.users.is_empty() && c.pending.is_some() {
+            map.remove(&peer);
+            self.tcp_outbound.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -988,6 +1044,19 @@ impl CallTask {
         }
     }
 
+    /// Our Contact in a response to a destination's request that came over TCP or TLS: as in
+    /// our requests of that dialog, that transport at our listener or at our end of the
+    /// connection it came on, and `sips:` when its Request-URI (our Contact) is.
+    fn b_response_contact(&self, entry: &ServerEntry) -> Option<String> {
+        let t = entry.source.transport;
+        if !t.is_reliable() {
+            return None;
+        }
+        let port = self.layer.stream_port(t).or_else(|| self.layer.tcp_local(entry.source).map(|a| a.port()))?;
+        let sips = entry.request.uri().sip().is_some_and(|u| u.secure);
+        Some(stream_contact(&host_text(self.layer.advertised.ip()), port, t, sips))
+    }
+
     /// The machine's configuration for this call (its Contact on the caller's leg).
     pub(crate) fn call_cfg(&self) -> CallConfig {
         CallConfig { a_contact: self.a_contact(), ..self.layer.call_cfg.clone() }
@@ -1007,6 +1076,8 @@ impl CallTask {
         if leg == Leg::B
             && let Some(t) = self.b_leg_stream(req, hop)
         {
+            // Without a listener of that transport, `on_call_action` names our end of the
+            // connection instead, once it is reserved.
             let port = self.layer.stream_port(t).unwrap_or(self.layer.advertised.port());
             let via = ViaSpec { transport: t, host, port: Some(port), branch };
             return Some((via, Peer { addr: hop, transport: t }));
@@ -1208,7 +1279,7 @@ impl CallTask {
                     },
                     _ => self.new_branch(id),
                 };
-                let Some((via, hop)) = self.route_request(leg, &request, branch.clone()) else {
+                let Some((mut via, hop)) = self.route_request(leg, &request, branch.clone()) else {
                     if kind != SendKind::Ack {
                         let reason = format!("no outbound trunk for {}", request.request_uri);
                         self.events.push_back(Event::RequestFailed { id, reason });
@@ -1218,18 +1289,38 @@ impl CallTask {
                 let mut request = request;
                 if leg == Leg::B && hop.transport.is_reliable() {
                     self.b_tcp.insert(hop);
-                    // The destination's requests in this dialog come back over TCP (TLS) too,
-                    // to our listener of that transport when we have one. A request to a
-                    // `sips:` URI carries a `sips:` Contact (RFC 3261 8.1.1.8): TLS to the end
-                    // of that leg, which is what the destination asked for.
-                    if let (Some(port), Some(_)) = (self.layer.stream_port(hop.transport), request.contact.as_ref()) {
-                        let host = host_text(self.layer.advertised.ip());
-                        let first = request.route.first().unwrap_or(&request.request_uri);
-                        request.contact = Some(match hop.transport {
-                            Transport::Tls if is_sips(first) || is_sips(&request.request_uri) => format!("sips:veertien@{host}:{port}"),
-                            Transport::Tls => format!("sip:veertien@{host}:{port};transport=tls"),
-                            _ => format!("sip:veertien@{host}:{port};transport=tcp"),
-                        });
+                    // The destination's requests in this dialog (BYE, re-INVITE) must come back
+                    // over TCP (TLS) to an address that reaches us, so Via and Contact name that
+                    // transport and our listener of it when there is one, else our own end of the
+                    // connection we open: we keep it open while a call uses it, and requests
+                    // arriving on it reach the call by Call-ID like any other. A far end finds it
+                    // when it looks for an open connection to the Contact's address and port
+                    // before opening one (connection reuse, RFC 3261 18 and RFC 5923; what SIP
+                    // UAs without a listener, e.g. behind NAT, rely on); only a far end that
+                    // always opens a new connection needs our listener (`[sip] tls`, `tcp`).
+                    // Refusing a TLS destination without a listener instead would make every
+                    // such deployment run a TLS server (and certificate) it otherwise has no use
+                    // for, while the common far ends do reuse the connection.
+                    let ours = match self.layer.stream_port(hop.transport) {
+                        Some(port) => Some(port),
+                        None => match self.layer.tcp_reserve(hop, &self.token) {
+                            Ok(local) => local.map(|a| a.port()),
+                            Err(reason) => {
+                                tracing::info!(call = %self.record_id, to = %hop.addr, %reason, "request not sent");
+                                if kind != SendKind::Ack {
+                                    self.events.push_back(Event::RequestFailed { id, reason });
+                                }
+                                return FollowUp::Done;
+                            }
+                        },
+                    };
+                    if let Some(port) = ours {
+                        via.port = Some(port);
+                        if request.contact.is_some() {
+                            let first = request.route.first().unwrap_or(&request.request_uri);
+                            let sips = is_sips(first) || is_sips(&request.request_uri);
+                            request.contact = Some(stream_contact(&via.host, port, hop.transport, sips));
+                        }
                     }
                 }
                 let wire = match request.to_sip(&via) {
@@ -1260,6 +1351,14 @@ impl CallTask {
                 if self.front.is_some() {
                     return FollowUp::Front(Box::new(FrontAction::MachineResponse(response)));
                 }
+            }
+            Action::Respond { leg: Leg::B, txn, mut response } if response.contact.is_some() => {
+                // The machine's B-leg Contact is our UDP one; a destination's re-INVITE over
+                // TCP or TLS must not have its dialog retargeted to it.
+                if let Some(c) = self.servers.get(&txn).and_then(|e| self.b_response_contact(e)) {
+                    response.contact = Some(c);
+                }
+                return self.respond_now(txn, &response);
             }
             Action::Respond { txn, response, .. } => return self.respond_now(txn, &response),
             Action::Media(m) => {
@@ -1503,6 +1602,29 @@ fn ip_hop(uri: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, s.port.unwrap_or(default)))
 }
 
+/// A TCP socket for a connection to `to`, bound to an ephemeral port of ours (any local
+/// address: the kernel picks the route's at connect), and that end's address.
+fn bound_socket(to: SocketAddr) -> std::io::Result<(tokio::net::TcpSocket, SocketAddr)> {
+    let (socket, any) = match to {
+        SocketAddr::V4(_) => (tokio::net::TcpSocket::new_v4()?, SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))),
+        SocketAddr::V6(_) => (tokio::net::TcpSocket::new_v6()?, SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))),
+    };
+    socket.bind(any)?;
+    let local = socket.local_addr()?;
+    Ok((socket, local))
+}
+
+/// Our Contact for a dialog whose leg runs over a TCP or TLS connection, at `host:port`: a
+/// `sips:` URI where the dialog asks for one (RFC 3261 8.1.1.8 and 12.1.1: its Request-URI or
+/// first Route is `sips:`), else the transport parameter, so the far end keeps to it.
+fn stream_contact(host: &str, port: u16, transport: Transport, sips: bool) -> String {
+    match transport {
+        Transport::Tls if sips => format!("sips:veertien@{host}:{port}"),
+        Transport::Tls => format!("sip:veertien@{host}:{port};transport=tls"),
+        _ => format!("sip:veertien@{host}:{port};transport=tcp"),
+    }
+}
+
 /// Whether a SIP URI (optionally in `<...>`) is a `sips:` URI.
 fn is_sips(uri: &str) -> bool {
     let t = uri.trim();
@@ -1583,6 +1705,46 @@ mod tests {
         let mut plain: VecDeque<Action> = VecDeque::from(vec![Action::CancelTimer(TimerId::Setup)]);
         record_first(&mut plain);
         assert_eq!(plain.len(), 1);
+    }
+
+    /// Without a listener of its transport, our Via and Contact name our end of the connection
+    /// before it exists: it must then come from that very port, or the destination's requests
+    /// (sent to the Contact, on the connection to that address) never find it.
+    #[tokio::test]
+    async fn a_connection_comes_from_the_port_reserved_for_its_first_request() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = Peer { addr: listener.local_addr().unwrap(), transport: Transport::Tls };
+        let sock = Arc::new(SipUdp::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let layer = CallLayer::new(&Config::default(), sock, None, None, None, None).unwrap();
+        let (dialled_tx, mut dialled) = mpsc::unbounded_channel();
+        layer.set_tcp_dialer(Box::new(move |addr, _, socket, rx| {
+            let _ = dialled_tx.send((addr, socket, rx));
+        }));
+
+        let local = layer.tcp_reserve(peer, "v1").unwrap().expect("our end is known before connecting");
+        assert_ne!(local.port(), 0);
+        assert_eq!(layer.tcp_reserve(peer, "v2").unwrap(), Some(local), "a second call shares the reserved connection");
+        assert!(dialled.try_recv().is_err(), "nothing is dialled before a message is queued");
+        layer.tcp_send_or_dial(peer, Bytes::from_static(b"INVITE"), "v1").unwrap();
+        let (addr, socket, mut rx) = dialled.try_recv().expect("dialled once its first message is queued");
+        assert_eq!(rx.try_recv().unwrap(), Bytes::from_static(b"INVITE"));
+        layer.tcp_send_or_dial(peer, Bytes::from_static(b"ACK"), "v2").unwrap();
+        assert!(dialled.try_recv().is_err(), "dialled once");
+        let _stream = socket.connect(addr).await.unwrap();
+        let (_, from) = listener.accept().await.unwrap();
+        assert_eq!(from.port(), local.port(), "the destination sees the connection come from the port we named");
+        assert_eq!(layer.tcp_outbound(), 1);
+
+        // A reservation whose request was never sent is given up with its last call.
+        let unused = Peer { addr: "127.0.0.1:9".parse().unwrap(), transport: Transport::Tls };
+        layer.tcp_reserve(unused, "v3").unwrap();
+        assert_eq!(layer.tcp_outbound(), 2);
+        layer.tcp_release(unused, "v3");
+        assert_eq!(layer.tcp_outbound(), 1);
+        // A connection that was dialled stays (its reader unregisters it when it closes).
+        layer.tcp_release(peer, "v1");
+        layer.tcp_release(peer, "v2");
+        assert_eq!(layer.tcp_outbound(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -555,11 +555,11 @@ fn tls_connector(trunk: &crate::config::TrunkConfig) -> Result<Option<TlsClient>
 }
 
 /// Opens the connections bridged calls need towards destinations over TCP or TLS. The call
-/// layer registered the connection (and its outbox, which may already hold the INVITE) before
-/// asking; this connects (and for TLS completes the handshake, verifying the destination's
-/// certificate against `[trunk] tls_ca` for `[trunk] tls_server_name`, else for the
-/// destination's host, its IP address) within
-/// `[trunk] no_response_ms` and then runs it exactly like an accepted one: same framer limits,
+/// layer registered the connection (and its outbox, which holds its first message) and bound
+/// its socket before asking, so that message could name our end of it; this connects (and for
+/// TLS completes the handshake, verifying the destination's certificate against
+/// `[trunk] tls_ca` for `[trunk] tls_server_name`, else for the destination's host, its IP
+/// address) within `[trunk] no_response_ms` and then runs it exactly like an accepted one: same framer limits,
 /// idle timeout (not while a call uses it), outbox bound. A connection that fails is
 /// unregistered and the calls waiting on it are told why, so they move to their next route
 /// step at once (a refused connection takes a millisecond; waiting for the no-response timer
@@ -569,7 +569,7 @@ fn tcp_dialer(
     stop: CancellationToken,
     tls: Option<TlsClient>,
 ) -> crate::calls::TcpDialer {
-    Box::new(move |peer, transport, out_rx| {
+    Box::new(move |peer, transport, socket, out_rx| {
         let (engine, stop, tls) = (engine.clone(), stop.clone(), tls.clone());
         tokio::spawn(async move {
             let Some(engine) = engine.upgrade() else { return };
@@ -595,7 +595,8 @@ fn tcp_dialer(
             let until = tokio::time::Instant::now() + within;
             let stream = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = tokio::time::timeout_at(until, TcpStream::connect(peer)) => match r {
+                // From the socket the call layer bound: the first request on it names its port.
+                r = tokio::time::timeout_at(until, socket.connect(peer)) => match r {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => return failed(format!("{t} connection to the destination failed: {e}")),
                     Err(_) => return failed(format!("{t} connection to the destination not open within {within:?}")),

@@ -2,7 +2,9 @@
 //! only the test's self-signed certificate from rcgen) talks to the in-process server. SIPp on
 //! this machine is built without TLS (`-t l1` is not offered), hence the Rust client. Calls
 //! from it are bridged to (and, after the IVR, put through to) a SIPp UAS over UDP playing the
-//! municipality; the caller's leg must stay on its TLS connection throughout.
+//! municipality; the caller's leg must stay on its TLS connection throughout. A municipality
+//! reached over TLS is either a Rust contact centre or SIPp over TCP behind a TLS front
+//! (`tls_front`), so that SIPp's own requests come back on the connection we opened.
 
 mod support;
 mod ivr_support;
@@ -981,4 +983,210 @@ async fn an_unreadable_client_key_stops_start_up_with_the_file_named() {
     c.trunk.tls_key = Some(dir.path().join("missing-client.key"));
     let e = veertien_server::Server::start(c, false, None).await.err().expect("start-up refused").to_string();
     assert!(e.contains("missing-client.key"), "{e}");
+}
+
+// ---- the municipality's requests over the connection we opened ---------------------------------
+
+/// What a [`tls_front`] carried on the one TLS connection the platform opened to it.
+#[derive(Debug)]
+struct FrontLog {
+    /// Our end of that connection, as the municipality sees it.
+    peer: SocketAddr,
+    /// Every message the platform sent on it, in order.
+    from_us: Vec<Message>,
+    /// Every message the municipality sent back on it.
+    to_us: Vec<Message>,
+}
+
+/// TLS in front of a SIPp contact centre over TCP, the way an SBC terminates TLS for a PBX
+/// (SIPp here is built without TLS): takes one TLS connection on `listener` with `cert` and
+/// carries its bytes to and from SIPp at `sipp` on one TCP connection, so everything SIPp sends,
+/// its requests included, goes back on the connection the platform opened. Ends when either
+/// side closes it.
+fn tls_front(
+    listener: tokio::net::TcpListener,
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+    sipp: SocketAddr,
+) -> tokio::task::JoinHandle<Result<FrontLog, String>> {
+    let acceptor = acceptor(cert, key);
+    tokio::spawn(async move {
+        let (tcp, peer) = match tokio::time::timeout(Duration::from_secs(20), listener.accept()).await {
+            Ok(r) => r.map_err(|e| e.to_string())?,
+            Err(_) => return Err("the platform opened no connection".into()),
+        };
+        let mut tls = acceptor.accept(tcp).await.map_err(|e| format!("handshake: {e}"))?;
+        let mut pbx = TcpStream::connect(sipp).await.map_err(|e| format!("SIPp over TCP: {e}"))?;
+        let (mut ours, mut theirs) = (Framer::new(65_535), Framer::new(65_535));
+        let (mut a, mut b) = (vec![0u8; 16_384], vec![0u8; 16_384]);
+        let mut log = FrontLog { peer, from_us: Vec::new(), to_us: Vec::new() };
+        loop {
+            tokio::select! {
+                r = tls.read(&mut a) => {
+                    let n = r.map_err(|e| format!("reading the platform: {e}"))?;
+                    if n == 0 { break }
+                    ours.push(&a[..n]).map_err(|e| e.to_string())?;
+                    while let Some(m) = ours.next_message().map_err(|e| e.to_string())? {
+                        log.from_us.push(m);
+                    }
+                    pbx.write_all(&a[..n]).await.map_err(|e| e.to_string())?;
+                }
+                r = pbx.read(&mut b) => {
+                    let n = r.map_err(|e| format!("reading SIPp: {e}"))?;
+                    if n == 0 { break }
+                    theirs.push(&b[..n]).map_err(|e| e.to_string())?;
+                    while let Some(m) = theirs.next_message().map_err(|e| e.to_string())? {
+                        log.to_us.push(m);
+                    }
+                    tls.write_all(&b[..n]).await.map_err(|e| e.to_string())?;
+                    tls.flush().await.map_err(|e| e.to_string())?;
+                }
+                _ = tokio::time::sleep(Duration::from_secs(30)) => return Err(format!("nothing for 30 s: {log:?}")),
+            }
+        }
+        Ok(log)
+    })
+}
+
+/// SIPp as a municipality's PBX over TCP (`-t t1`), with more SIPp arguments in `extra`.
+struct PbxOverTcp {
+    child: Option<std::process::Child>,
+    addr: SocketAddr,
+}
+
+impl PbxOverTcp {
+    fn start(scenario_file: &str, extra: &[&str]) -> PbxOverTcp {
+        let port = free_udp_port();
+        let child = std::process::Command::new("sipp")
+            .args(["-t", "t1", "-sf", scenario(scenario_file).to_str().unwrap()])
+            .args(extra)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_media_port().to_string()])
+            .args(["-m", "1", "-rtp_echo", "-nostdin", "-timeout", "30s", "-timeout_error"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sipp runs (install the Debian package sip-tester)");
+        PbxOverTcp { child: Some(child), addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+
+    /// Waits for SIPp's one call to end: (exit code, the end of its output).
+    fn finish(mut self, within: Duration) -> (i32, String) {
+        let mut child = self.child.take().unwrap();
+        let deadline = std::time::Instant::now() + within;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<&str> = text.lines().collect();
+        (out.status.code().unwrap_or(-1), lines[lines.len().saturating_sub(60)..].join("\n"))
+    }
+}
+
+impl Drop for PbxOverTcp {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A TCP listener and a UDP socket on one loopback port.
+async fn tcp_and_udp_port() -> (tokio::net::TcpListener, std::net::UdpSocket) {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
+            return (tcp, udp);
+        }
+    }
+}
+
+/// A municipality reached over TLS (SIPp behind [`tls_front`]) that refreshes the session with
+/// a re-INVITE and then hangs up, for a `sips:` destination and a `;transport=tls` one, with our
+/// TLS listener (`[sip] tls`) and without one. What it receives says TLS and names an address
+/// that reaches us over TLS: the Via `SIP/2.0/TLS` and the Contact of our INVITE and of our 200 to
+/// its re-INVITE name our TLS listener, or without one our end of this very connection, and the
+/// Contact is `sips:` for a `sips:` destination (RFC 3261 8.1.1.8), else has `;transport=tls`.
+/// Its BYE comes back on the connection we opened and ends the call on both legs: the caller
+/// (SIPp over UDP) gets our BYE and the municipality our 200; nothing went over UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_municipality_over_tls_hangs_up_on_the_connection_we_opened() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    for (destination_kind, with_listener) in [("sips", false), ("sips", true), ("transport=tls", false)] {
+        let case = format!("{destination_kind} destination, {} TLS listener", if with_listener { "with a" } else { "without" });
+        let (pem, der, key) = ip_certificate();
+        let (front_listener, udp_watch) = tcp_and_udp_port().await;
+        let front = front_listener.local_addr().unwrap();
+        let destination =
+            if destination_kind == "sips" { format!("sips:kcc@{front}") } else { format!("sip:kcc@{front};transport=tls") };
+        let front_addr = front.to_string();
+        let kcc = PbxOverTcp::start("uas_tls_answer_then_bye.xml", &["-key", "kcc_contact", &destination, "-key", "kcc_via", &front_addr]);
+        let log = tls_front(front_listener, der, key, kcc.addr);
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        // The outbound trunk is the front's UDP port too: nothing may arrive there.
+        let (ts, _) = tls_server_bridging(&cbs, &destination, front, |c| {
+            c.trunk.tls_ca = Some(ca);
+            if !with_listener {
+                c.sip.tls = None;
+            }
+        })
+        .await;
+        assert_eq!(ts.server.tls_addr().is_some(), with_listener);
+        let udp = ts.udp;
+        let number = fourteen.clone();
+        let caller = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac_callee_hangs_up.xml", &number, &[]));
+        let (code, out) = tokio::task::spawn_blocking(move || kcc.finish(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(code, 0, "{case}: the municipality's INVITE, re-INVITE and BYE all answered as it expects:\n{out}");
+        let (code, out) = caller.await.unwrap();
+        assert_eq!(code, 0, "{case}: the caller got our BYE after the municipality hung up:\n{out}");
+        let log = log.await.unwrap().unwrap_or_else(|e| panic!("{case}: {e}"));
+
+        // Where the municipality's requests in this dialog may go: our listener, else our end
+        // of this connection.
+        let port = ts.server.tls_addr().map_or(log.peer.port(), |a| a.port());
+        let contact = if destination_kind == "sips" {
+            format!("<sips:veertien@127.0.0.1:{port}>")
+        } else {
+            format!("<sip:veertien@127.0.0.1:{port};transport=tls>")
+        };
+        let ours: Vec<&Request> = log.from_us.iter().filter_map(|m| if let Message::Request(q) = m { Some(q) } else { None }).collect();
+        let methods: Vec<&str> = ours.iter().map(|q| q.method().as_str()).collect();
+        assert_eq!(methods, ["INVITE", "ACK"], "{case}: {:?}", log.from_us);
+        for q in &ours {
+            let via = q.top_via().unwrap();
+            assert_eq!(via.transport, Transport::Tls, "{case}: {q:?}");
+            assert_eq!((&via.host[..], via.port), (&b"127.0.0.1"[..], Some(port)), "{case}: our Via names where TLS reaches us: {q:?}");
+        }
+        assert_eq!(header_of(ours[0], "Contact").as_deref(), Some(contact.as_str()), "{case}: {:?}", ours[0]);
+        let refresh = log
+            .from_us
+            .iter()
+            .find_map(|m| match m {
+                Message::Response(r) if r.cseq().is_some_and(|c| c.seq == 2 && c.method == Method::Invite) => Some(r),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{case}: no answer to the re-INVITE on the connection: {:?}", log.from_us));
+        assert_eq!(refresh.status(), 200, "{case}: {refresh:?}");
+        assert_eq!(header(refresh, "Contact").as_deref(), Some(contact.as_str()), "{case}: the session refresh keeps the dialog on TLS: {refresh:?}");
+        let bye_ok = log.from_us.iter().any(|m| matches!(m, Message::Response(r) if r.status() == 200 && r.cseq().is_some_and(|c| c.method == Method::Bye)));
+        assert!(bye_ok, "{case}: the municipality's BYE was answered on the connection: {:?}", log.from_us);
+        let theirs: Vec<&str> =
+            log.to_us.iter().filter_map(|m| if let Message::Request(q) = m { Some(q.method().as_str()) } else { None }).collect();
+        assert_eq!(theirs, ["INVITE", "ACK", "BYE"], "{case}: the municipality's requests came on our connection");
+
+        let layer = ts.server.engine().call_layer().unwrap();
+        assert_eq!(layer.metrics.tcp_dials.load(std::sync::atomic::Ordering::Relaxed), 1, "{case}: one connection for the call");
+        udp_watch.set_nonblocking(true).unwrap();
+        assert!(udp_watch.recv_from(&mut [0u8; 2048]).is_err(), "{case}: nothing of the call went over UDP");
+        let recs = records(ts).await;
+        assert_eq!(recs.len(), 1, "{case}: {recs:?}");
+        assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{case}: {:?}", recs[0]);
+    }
 }
