@@ -282,9 +282,11 @@ mod tests {
         drop(snap);
 
         let stop = Arc::new(AtomicBool::new(false));
+        let saw_new = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let deciders: Vec<_> = (0..2)
             .map(|_| {
                 let (routing, stop, fourteen) = (routing.clone(), stop.clone(), fourteen.clone());
+                let saw_new = saw_new.clone();
                 let (old_dest, new_dest) = (old_dest.clone(), new_dest.clone());
                 std::thread::spawn(move || {
                     let mut seen_new = 0u32;
@@ -295,6 +297,9 @@ mod tests {
                         // The destination always matches the version of the snapshot decided on.
                         let expect = if s.version == 1 { &old_dest } else { &new_dest };
                         assert_eq!(&destination, expect);
+                        if s.version > 1 && seen_new == 0 {
+                            saw_new.fetch_add(1, Ordering::Relaxed);
+                        }
                         seen_new += u32::from(s.version > 1);
                     }
                     seen_new
@@ -304,7 +309,12 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         let v = routing.set_settings(new_settings);
         assert_eq!(v, 2);
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Until both deciders have decided on the new version (a fixed sleep failed on a loaded
+        // machine, where a thread may not run for longer); the deadline only stops a hang.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while saw_new.load(Ordering::Relaxed) < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         stop.store(true, Ordering::Relaxed);
         for d in deciders {
             assert!(d.join().unwrap() > 0, "every decider sees the new settings after the swap");
