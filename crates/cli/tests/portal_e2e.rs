@@ -271,7 +271,7 @@ async fn admin_changes_destination_in_the_browser_and_the_next_call_through_serv
             }
         })
         .await;
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+        let shots = screenshot_dir();
         std::fs::create_dir_all(&shots).unwrap();
         std::fs::write(shots.join("portal-e2e-report-after-call.png"), c.screenshot().await?).unwrap();
         // The call list links the call's own page, showing where it went.
@@ -330,4 +330,16 @@ async fn admin_changes_destination_in_the_browser_and_the_next_call_through_serv
         panic!("browser: {e}\nserve log:\n{}", serve_log(&log));
     }
     drop(serve);
+}
+
+/// Where the browser's screenshots go: the documentation's own (`docs/screenshots`) only when
+/// they are refreshed on purpose with `VEERTIEN_UPDATE_SCREENSHOTS=1`; an ordinary test run
+/// writes them under `target/screenshots` instead of changing tracked files.
+fn screenshot_dir() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if std::env::var_os("VEERTIEN_UPDATE_SCREENSHOTS").is_some() {
+        root.join("docs/screenshots")
+    } else {
+        root.join("target/screenshots")
+    }
 }
