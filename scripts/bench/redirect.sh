@@ -9,6 +9,11 @@
 # from /proc/<pid>/stat of every server process), memory (sum of Pss from
 # /proc/<pid>/smaps_rollup) after the step, and added delay p50/p95 (SIPp per-call response
 # time, INVITE → 302). Results: target/bench-redirect/results.tsv (+ SIPp logs).
+#
+# VARIED=1: every call from its own random caller (06…) to one of the 14+ numbers the plan
+# redirects (asked from VEERTIEN_BIN, default target/release/veertien), instead of one caller
+# calling 140111. The call record's indexes then grow where real traffic puts them (spread-out
+# keys), not only at their ends; the default keeps the figures comparable with earlier runs.
 set -euo pipefail
 RATES=${1:-"1000 2000 4000 6000 8000 12000 16000"}
 STEP=${2:-10}
@@ -26,6 +31,30 @@ VBIN=${VEERTIEN_SERVE_BIN:-}
 if [ -z "$VBIN" ]; then
   (cd "$ROOT" && cargo build --release -q -p veertien-server --example serve)
   VBIN=$ROOT/target/release/examples/serve
+fi
+
+SCENARIO=$ROOT/crates/server/tests/sipp/redirect_uac.xml
+CALLS_FROM=(-s "$NUMBER")
+if [ "${VARIED:-0}" = 1 ]; then
+  CLI=${VEERTIEN_BIN:-$ROOT/target/release/veertien}
+  [ -x "$CLI" ] || (cd "$ROOT" && cargo build --release -q -p veertien)
+  tail -n +2 "$ROOT/data/numberplan/netnummergebieden.csv" | cut -d, -f2 | while read -r n; do
+    "$CLI" route "$n" --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["decision"]; print(d["fourteen"]) if d.get("kind")=="forward" and d.get("mode")=="redirect" else None'
+  done > "$OUT/redirect_numbers.txt"
+  # SIPp injection file: field0 the caller, field1 the number; read in random order.
+  python3 - "$OUT/redirect_numbers.txt" "$OUT/calls.csv" <<'PY'
+import random, sys
+numbers = open(sys.argv[1]).read().split()
+rng = random.Random(14)
+with open(sys.argv[2], "w") as f:
+    f.write("RANDOM\n")
+    for _ in range(200_000):
+        f.write(f"06{rng.randrange(10**8):08d};{rng.choice(numbers)}\n")
+PY
+  sed -e 's/0612345678/[field0]/g' -e 's/\[service\]/[field1]/g' "$SCENARIO" > "$OUT/redirect_uac_varied.xml"
+  SCENARIO=$OUT/redirect_uac_varied.xml
+  CALLS_FROM=(-inf "$OUT/calls.csv")
+  echo "varied: $(wc -l < "$OUT/redirect_numbers.txt") redirect numbers, random callers" >&2
 fi
 
 cat > "$OUT/veertien.toml" <<TOML
@@ -77,7 +106,7 @@ run_step() { # name pid port rate
   mkdir -p "$dir"
   local c0 c1 t0 t1
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
-  (cd "$dir" && sipp "127.0.0.1:$port" -sf "$ROOT/crates/server/tests/sipp/redirect_uac.xml" -s "$NUMBER" \
+  (cd "$dir" && sipp "127.0.0.1:$port" -sf "$SCENARIO" "${CALLS_FROM[@]}" \
       -i 127.0.0.1 -p $((port + 100)) -mp $((port + 200)) -r "$rate" -m "$calls" -l $((rate * 4)) \
       -timeout $((STEP + 40))s -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
       > sipp.out 2>&1 || true)
