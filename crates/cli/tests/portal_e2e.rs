@@ -8,6 +8,8 @@
 //!
 //! Skipped with a printed reason when chromium, chromedriver or sipp is not installed.
 
+#[path = "../../web/tests/browser_support/mod.rs"]
+mod browser_support;
 #[path = "../../server/tests/sipp_support/mod.rs"]
 mod sipp_support;
 
@@ -271,7 +273,7 @@ async fn admin_changes_destination_in_the_browser_and_the_next_call_through_serv
             }
         })
         .await;
-        let shots = screenshot_dir();
+        let shots = browser_support::screenshot_dir();
         std::fs::create_dir_all(&shots).unwrap();
         std::fs::write(shots.join("portal-e2e-report-after-call.png"), c.screenshot().await?).unwrap();
         // The call list links the call's own page, showing where it went.
@@ -330,16 +332,4 @@ async fn admin_changes_destination_in_the_browser_and_the_next_call_through_serv
         panic!("browser: {e}\nserve log:\n{}", serve_log(&log));
     }
     drop(serve);
-}
-
-/// Where the browser's screenshots go: the documentation's own (`docs/screenshots`) only when
-/// they are refreshed on purpose with `VEERTIEN_UPDATE_SCREENSHOTS=1`; an ordinary test run
-/// writes them under `target/screenshots` instead of changing tracked files.
-fn screenshot_dir() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if std::env::var_os("VEERTIEN_UPDATE_SCREENSHOTS").is_some() {
-        root.join("docs/screenshots")
-    } else {
-        root.join("target/screenshots")
-    }
 }

@@ -4,6 +4,7 @@
 //!
 //! Skipped (with a message) when /usr/bin/chromedriver or /usr/bin/chromium is not installed.
 
+mod browser_support;
 mod common;
 
 use std::process::{Child, Command, Stdio};
@@ -191,7 +192,7 @@ async fn admin_changes_destination_sees_audit_and_cannot_open_another_municipali
         }
     }
     let c = client.expect("chromedriver did not start");
-    let shots = screenshot_dir();
+    let shots = browser_support::screenshot_dir();
     std::fs::create_dir_all(&shots).unwrap();
 
     let result: Result<(), fantoccini::error::CmdError> = async {
@@ -314,16 +315,4 @@ async fn admin_changes_destination_sees_audit_and_cannot_open_another_municipali
     assert!(ms.calamity.as_ref().is_some_and(|c| c.active), "calamity switched on for the next call");
     assert!(ms.opening_hours.weekly.is_some(), "opening hours in force");
     assert!(p.state.prompts_dir.join("custom/GM0664/welcome.wav").exists());
-}
-
-/// Where the browser's screenshots go: the documentation's own (`docs/screenshots`) only when
-/// they are refreshed on purpose with `VEERTIEN_UPDATE_SCREENSHOTS=1`; an ordinary test run
-/// writes them under `target/screenshots` instead of changing tracked files.
-fn screenshot_dir() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if std::env::var_os("VEERTIEN_UPDATE_SCREENSHOTS").is_some() {
-        root.join("docs/screenshots")
-    } else {
-        root.join("target/screenshots")
-    }
 }
