@@ -3,8 +3,9 @@
 //! rate through the server's writer (journal on, 50 ms batches, SQLite WAL synchronous=FULL),
 //! after a prefill so the indexes are not trivially small. Prints the process CPU time
 //! (user + system, getrusage) per record over the paced part and the bytes the process
-//! wrote per record (`wchar` of /proc/self/io: journal, WAL and checkpoints). The redirect load benchmark sends one number from one caller, which keeps every
-//! index append-only and so understates this cost; this bench is the realistic figure.
+//! wrote per record (`wchar` of /proc/self/io: journal, WAL and checkpoints). The redirect load
+//! benchmark's default sends one number from one caller, which keeps every index append-only and
+//! so understates this cost; this bench is the realistic figure.
 //!
 //!   cargo bench -p veertien-store --bench writer_cpu
 //!   VEERTIEN_BENCH_RATE=200 VEERTIEN_BENCH_SECS=20 cargo bench -p veertien-store --bench writer_cpu
@@ -16,6 +17,8 @@
 
 use std::time::{Duration, Instant};
 
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use veertien_store::*;
@@ -55,22 +58,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db");
     let munis = municipalities();
-    let weights: Vec<f64> = munis.iter().map(|m| m.weight).collect();
-    let total: f64 = weights.iter().sum();
+    let by_population = WeightedIndex::new(munis.iter().map(|m| m.weight)).expect("populations are positive");
     let mut rng = StdRng::seed_from_u64(7);
-    let pick = |rng: &mut StdRng| {
-        let mut x = rng.random::<f64>() * total;
-        for (i, w) in weights.iter().enumerate() {
-            x -= w;
-            if x <= 0.0 {
-                return i;
-            }
-        }
-        weights.len() - 1
-    };
     let mut next = 0u64;
     let mut make = |rng: &mut StdRng, at: i64| {
-        let m = &munis[pick(rng)];
+        let m = &munis[by_population.sample(rng)];
         let mut r = record(rng, next, m, at);
         r.sip_call_id = format!("{:016x}{:016x}@carrier.example", rng.random::<u64>(), rng.random::<u64>());
         next += 1;
