@@ -1,7 +1,8 @@
 //! Fault: the process is killed with SIGKILL under load (issue 6).
 //!
 //! Expected (issues 3 and 6): on restart the plan and the settings are intact, and every call
-//! that finished (302 received and ACKed by the caller) before the kill has its record.
+//! that finished (its own 302 received and ACKed by the caller) before the kill has its record,
+//! also after the server stalled (SIGSTOP) under the load, as a starved process does.
 //!
 //! How it holds: the SIP path submits a call's record before it sends the final response, and
 //! the record writer appends every accepted record to its journal (one `write(2)`, page cache,
@@ -90,13 +91,29 @@ destination = "+31111999888"
 mode = "redirect"
 "#;
 
+fn branch_of(cid: &str) -> String {
+    format!("z9hG4bK-{}", cid.replace(['@', '.'], "-"))
+}
+
 /// One call; returns the 302 (None if the server did not answer within 2 s: it was killed).
+///
+/// Like a real UAC, the caller matches a response to its call: when the server stalls, its
+/// Timer G resends an earlier call's 302 whose ACK it has not yet read, and that must neither
+/// count as this call's answer (it would mark a call finished that the server never saw) nor
+/// go unanswered (RFC 3261 17.1.1.2: the client transaction ACKs each retransmission).
 async fn call(client: &Client, number: &str, cid: &str) -> Option<veertien_sip::Response> {
     let uri = format!("sip:{number}@127.0.0.1");
-    let branch = format!("z9hG4bK-{}", cid.replace(['@', '.'], "-"));
+    let branch = branch_of(cid);
     client.send(request("INVITE", &uri, &branch, cid, client.port()).as_bytes()).await;
     let r = loop {
         let r = client.recv_within(Duration::from_secs(2)).await?;
+        let answers = r.call_id().map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
+        if answers != cid {
+            if r.status() >= 200 {
+                client.send(ack_for(&uri, &branch_of(&answers), &answers, client.port(), &to_tag(&r)).as_bytes()).await;
+            }
+            continue;
+        }
         if r.status() >= 200 {
             break r;
         }
@@ -152,7 +169,15 @@ async fn kill_run() -> KillRun {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Midway the server stalls for 700 ms (SIGSTOP/SIGCONT), as a process starved of CPU on
+    // a busy host does: records queue up, and Timer G resends 302s whose ACKs it has not read
+    // yet. This is what made the test lose "records" on a loaded machine, when its callers took
+    // such a resent 302 as the answer to their next call (see `call`).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     child.kill().unwrap(); // SIGKILL
     let killed_at = Instant::now();
     child.wait().unwrap();
