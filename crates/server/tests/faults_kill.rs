@@ -91,33 +91,15 @@ destination = "+31111999888"
 mode = "redirect"
 "#;
 
-fn branch_of(cid: &str) -> String {
-    format!("z9hG4bK-{}", cid.replace(['@', '.'], "-"))
-}
-
 /// One call; returns the 302 (None if the server did not answer within 2 s: it was killed).
-///
-/// Like a real UAC, the caller matches a response to its call: when the server stalls, its
-/// Timer G resends an earlier call's 302 whose ACK it has not yet read, and that must neither
-/// count as this call's answer (it would mark a call finished that the server never saw) nor
-/// go unanswered (RFC 3261 17.1.1.2: the client transaction ACKs each retransmission).
+/// The caller matches the response to its call ([`Client::final_for`]): until it did, a 302
+/// the server resent for an earlier call after a stall counted as this call's answer, and a
+/// call the server never saw as finished.
 async fn call(client: &Client, number: &str, cid: &str) -> Option<veertien_sip::Response> {
     let uri = format!("sip:{number}@127.0.0.1");
-    let branch = branch_of(cid);
+    let branch = format!("z9hG4bK-{}", cid.replace(['@', '.'], "-"));
     client.send(request("INVITE", &uri, &branch, cid, client.port()).as_bytes()).await;
-    let r = loop {
-        let r = client.recv_within(Duration::from_secs(2)).await?;
-        let answers = r.call_id().map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
-        if answers != cid {
-            if r.status() >= 200 {
-                client.send(ack_for(&uri, &branch_of(&answers), &answers, client.port(), &to_tag(&r)).as_bytes()).await;
-            }
-            continue;
-        }
-        if r.status() >= 200 {
-            break r;
-        }
-    };
+    let r = client.final_for(cid, Duration::from_secs(2)).await?;
     client.send(ack_for(&uri, &branch, cid, client.port(), &to_tag(&r)).as_bytes()).await;
     Some(r)
 }

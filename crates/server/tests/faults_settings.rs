@@ -59,12 +59,7 @@ async fn concurrent_settings_swaps_never_give_a_call_a_mix() {
             for n in 0..150 {
                 let (branch, cid) = (format!("z9hG4bK-set-{c}-{n}"), format!("set-{c}-{n}@test"));
                 client.send(request("INVITE", uri, &branch, &cid, client.port()).as_bytes()).await;
-                let r = loop {
-                    let r = client.recv().await;
-                    if r.status() >= 200 {
-                        break r;
-                    }
-                };
+                let r = client.final_for(&cid, Duration::from_secs(5)).await.expect("a final response within 5 s");
                 assert_eq!(r.status(), 302);
                 client.send(ack_for(uri, &branch, &cid, client.port(), &to_tag(&r)).as_bytes()).await;
                 contacts.lock().insert(cid, header(&r, "Contact").unwrap());

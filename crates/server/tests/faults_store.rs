@@ -34,12 +34,7 @@ async fn call(client: &Client, number: &str, n: usize) -> Duration {
     let (branch, cid) = (format!("z9hG4bK-disk-{n}"), format!("disk-{n}@test"));
     let t = Instant::now();
     client.send(request("INVITE", &uri, &branch, &cid, client.port()).as_bytes()).await;
-    let r = loop {
-        let r = client.recv().await;
-        if r.status() >= 200 {
-            break r;
-        }
-    };
+    let r = client.final_for(&cid, Duration::from_secs(5)).await.expect("a final response within 5 s");
     let latency = t.elapsed();
     assert_eq!(r.status(), 302, "call {n} not routed: {} {}", r.status(), String::from_utf8_lossy(r.reason()));
     client.send(ack_for(&uri, &branch, &cid, client.port(), &to_tag(&r)).as_bytes()).await;

@@ -84,6 +84,28 @@ impl Client {
         }
     }
 
+    /// The final response to the INVITE with Call-ID `call_id` (provisional ones skipped), or
+    /// None when `wait` passes without a response. A final response of an earlier call is
+    /// ACKed again and not taken for this one: after a stall the server's Timer G resends a
+    /// 302 whose ACK it has not read yet, and a UAC's client transaction answers each resend
+    /// with its ACK (RFC 3261 17.1.1.2).
+    pub async fn final_for(&self, call_id: &str, wait: Duration) -> Option<Response> {
+        loop {
+            let r = self.recv_within(wait).await?;
+            let answers = r.call_id().map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default();
+            if answers == call_id {
+                if r.status() >= 200 {
+                    return Some(r);
+                }
+            } else if r.status() >= 200 {
+                let branch = r.top_via().and_then(|v| v.branch.clone()).unwrap_or_default();
+                let uri = r.to().map(|t| t.uri.to_string()).unwrap_or_default();
+                let ack = ack_for(&uri, &String::from_utf8_lossy(&branch), &answers, self.port(), &to_tag(&r));
+                self.send(ack.as_bytes()).await;
+            }
+        }
+    }
+
     pub async fn recv(&self) -> Response {
         self.recv_within(Duration::from_secs(5)).await.expect("a response within 5 s")
     }
