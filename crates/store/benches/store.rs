@@ -58,7 +58,7 @@ fn generate(store_path: &Path, n: u64) {
         .unwrap();
         let backfill = &migration[migration.find("-- Backfill").unwrap()..];
         for t in ["calls_rollup_insert", "calls_rollup_update", "calls_rollup_delete"] {
-            sqlx::query(&format!("DROP TRIGGER {t}")).execute(&mut c).await.unwrap();
+            sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}")).execute(&mut c).await.unwrap();
         }
         sqlx::query("PRAGMA synchronous=OFF").execute(&mut c).await.unwrap();
         sqlx::query("PRAGMA cache_size=-1000000").execute(&mut c).await.unwrap();

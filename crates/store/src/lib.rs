@@ -18,6 +18,7 @@ mod postgres;
 mod query;
 mod record;
 mod report;
+mod rollup_fold;
 mod settings;
 mod sql;
 mod sqlite;
