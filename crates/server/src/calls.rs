@@ -1572,10 +1572,10 @@ fn contact_for(layer: &CallLayer, destination: &str) -> String {
 /// (RFC 3261 26.2: TLS on every hop, whatever a transport parameter says), else
 /// `;transport=tcp` or `;transport=tls` (RFC 3261 19.1.1); `None` for UDP or no parameter.
 pub(crate) fn uri_transport(uri: &str) -> Option<Transport> {
-    let t = uri.trim();
-    let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
+    let t = bare_uri(uri);
     let u = veertien_sip::Uri::parse(t).ok()?;
-    if u.sip().is_some_and(|s| s.secure) {
+    // Not before the parse: a URI that does not parse asks for no transport, even `sips:`.
+    if is_sips(t) {
         return Some(Transport::Tls);
     }
     let v = u.param("transport").flatten()?;
@@ -1592,8 +1592,7 @@ pub(crate) fn uri_transport(uri: &str) -> Option<Transport> {
 /// port, 5061 when the URI asks for TLS (`sips:` or `;transport=tls`), else 5060 (RFC 3261
 /// 19.1.2).
 fn ip_hop(uri: &str) -> Option<SocketAddr> {
-    let t = uri.trim();
-    let t = t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t);
+    let t = bare_uri(uri);
     let u = veertien_sip::Uri::parse(t).ok()?;
     let s = u.sip()?;
     let host = std::str::from_utf8(&s.host).ok()?;
@@ -1625,11 +1624,17 @@ fn stream_contact(host: &str, port: u16, transport: Transport, sips: bool) -> St
     }
 }
 
-/// Whether a SIP URI (optionally in `<...>`) is a `sips:` URI.
+/// Whether a SIP URI (optionally in `<...>`) is a `sips:` URI. [`uri_transport`] asks this too,
+/// so that what counts as `sips:` is decided in one place for the transport and our Contact.
 fn is_sips(uri: &str) -> bool {
+    bare_uri(uri).get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+}
+
+/// A URI as it stands in a header or a setting, without white space around it and without the
+/// `<...>` of a name-addr (and what follows the `>`).
+fn bare_uri(uri: &str) -> &str {
     let t = uri.trim();
-    let t = t.strip_prefix('<').unwrap_or(t);
-    t.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+    t.strip_prefix('<').map(|r| r.split('>').next().unwrap_or(r)).unwrap_or(t)
 }
 
 fn host_text(ip: IpAddr) -> String {
@@ -1773,5 +1778,8 @@ mod tests {
         assert_eq!(uri_transport("<SIPS:kcc@sbc.example;transport=tcp>"), Some(Transport::Tls));
         assert_eq!(uri_transport("sips:kcc@127.0.0.1;transport=udp"), Some(Transport::Tls));
         assert!(is_sips("<sips:kcc@10.0.0.1>") && !is_sips("sip:kcc@10.0.0.1;transport=tls"));
+        assert!(is_sips(" <SIPS:kcc@10.0.0.1;lr>;expires=60") && !is_sips("<sip:sips@10.0.0.1>"));
+        // A URI that does not parse asks for no transport, even with the `sips:` scheme.
+        assert_eq!(uri_transport("sips:"), None);
     }
 }
