@@ -18,16 +18,6 @@ use veertien_store::{CallRecord, Delivery, Outcome};
 /// should not depend on how many other calls run at the same time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs SIPp as the carrier's UAC for one call to `service`.
-fn uac(server: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
-    uac_with(server, scenario_file, service, &[])
-}
-
-/// As [`uac`], over TCP (`-t t1`: one connection) to the server's TCP address.
-fn uac_tcp(server_tcp: SocketAddr, scenario_file: &str, service: &str) -> (i32, String) {
-    uac_with(server_tcp, scenario_file, service, &["-t", "t1"])
-}
-
 /// Starts a server whose settings bridge `cbs` to `primary`, with an optional overflow.
 async fn bridge_server(cbs: &str, primary: &str, overflow: Option<(&str, u16)>, adjust: impl FnOnce(&mut veertien_server::Config)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
@@ -185,7 +175,7 @@ async fn bridged(case: &Case) -> Bridged {
     let overflow = partner.as_ref().map(|(uas, secs)| (uas.uri("overflow"), *secs));
     let ts = bridge_server(&cbs, &primary_uri, overflow.as_ref().map(|(uri, secs)| (uri.as_str(), *secs)), |_| {}).await;
     let (udp, caller) = (ts.udp, case.caller);
-    let (code, log) = blocking(move || uac(udp, caller, &fourteen)).await;
+    let (code, log) = blocking(move || Uac::new(udp, caller, &fourteen).run()).await;
     assert_eq!(code, 0, "{name}: the caller's SIPp run ({caller}):\n{log}");
     for (uas, role) in [(primary, "municipality"), (partner.map(|p| p.0), "overflow partner")] {
         if let Some(uas) = uas {
@@ -243,7 +233,7 @@ async fn busy_route_ends_in_the_spoken_message_then_bye() {
     });
     let udp = ts.udp;
     let port = rtp_port.to_string();
-    let (code, log) = blocking(move || uac_with(udp, "announce_uac.xml", &fourteen, &["-key", "rtp_port", &port])).await;
+    let (code, log) = blocking(move || Uac::new(udp, "announce_uac.xml", &fourteen).args(&["-key", "rtp_port", &port]).run()).await;
     assert_eq!(code, 0, "caller: answered 200, BYE from the platform after the message:\n{log}");
     let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
     assert_eq!(code, 0, "the municipality's 486 was ACKed:\n{log}");
@@ -374,7 +364,7 @@ async fn bridged_call_from_a_tcp_carrier() {
     let kcc = Uas::start("uas_answer.xml", 1);
     let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
     let tcp = ts.tcp;
-    let (code, log) = blocking(move || uac_tcp(tcp, "bridge_uac.xml", &fourteen)).await;
+    let (code, log) = blocking(move || Uac::new(tcp, "bridge_uac.xml", &fourteen).args(&["-t", "t1"]).run()).await;
     assert_eq!(code, 0, "caller over TCP: answered through the bridge, BYE answered:\n{log}");
     let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
     assert_eq!(code, 0, "municipality: INVITE, ACK and BYE seen:\n{log}");
@@ -401,7 +391,7 @@ async fn municipality_reached_over_tcp_with_one_reused_connection() {
     let ts = bridge_server(&cbs, &format!("{};transport=tcp", kcc.uri("kcc")), None, |_| {}).await;
     for call in 1..=2 {
         let (udp, n) = (ts.udp, fourteen.clone());
-        let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &n)).await;
+        let (code, log) = blocking(move || Uac::new(udp, "bridge_uac.xml", &n).run()).await;
         assert_eq!(code, 0, "call {call}: answered by the municipality over TCP, BYE answered:\n{log}");
     }
     let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
@@ -434,7 +424,7 @@ async fn municipality_hangs_up_on_a_tcp_caller() {
     let kcc = Uas::start("uas_answer_then_bye.xml", 1);
     let ts = bridge_server(&cbs, &kcc.uri("kcc"), None, |_| {}).await;
     let tcp = ts.tcp;
-    let (code, log) = blocking(move || uac_tcp(tcp, "bridge_uac_callee_hangs_up.xml", &fourteen)).await;
+    let (code, log) = blocking(move || Uac::new(tcp, "bridge_uac_callee_hangs_up.xml", &fourteen).args(&["-t", "t1"]).run()).await;
     assert_eq!(code, 0, "caller over TCP receives the BYE:\n{log}");
     let (code, log) = blocking(move || kcc.finish(Duration::from_secs(10))).await;
     assert_eq!(code, 0, "municipality's BYE answered 200:\n{log}");
@@ -461,7 +451,7 @@ async fn a_finished_call_gives_back_its_slot_at_once() {
     .await;
     for call in 1..=3 {
         let (udp, n) = (ts.udp, fourteen.clone());
-        let (code, log) = blocking(move || uac(udp, "bridge_uac.xml", &n)).await;
+        let (code, log) = blocking(move || Uac::new(udp, "bridge_uac.xml", &n).run()).await;
         assert_eq!(code, 0, "call {call} put through though earlier calls still linger:\n{log}");
     }
     let layer = ts.server.engine().call_layer().unwrap();

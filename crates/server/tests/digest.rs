@@ -7,7 +7,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -36,23 +35,6 @@ fn with_auth(c: &mut Config, a: TrunkAuth) {
     c.validate().unwrap();
 }
 
-/// SIPp as a UAC with digest credentials; (exit code, output tail).
-fn sipp_auth(server: SocketAddr, scenario_file: &str, service: &str, password: &str, calls: u32) -> (i32, String) {
-    let out = Command::new("sipp")
-        .arg(server.to_string())
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", service, "-au", USER, "-ap", password])
-        .args(["-i", "127.0.0.1"])
-        .args(["-p", &free_udp_port().to_string()])
-        .args(["-mp", &free_udp_port().to_string()])
-        .args(["-m", &calls.to_string(), "-r", "20"])
-        .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (install the Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text, 60))
-}
-
 async fn records(db: PathBuf) -> usize {
     let store = Store::open(db.to_str().unwrap()).await.unwrap();
     store.list_calls(&CallFilter { limit: 10_000, ..Default::default() }).await.unwrap().len()
@@ -65,7 +47,7 @@ async fn sipp_right_password_gets_302_wrong_password_gets_407_again_and_no_call(
     let udp = ts.udp;
 
     let f = fourteen.clone();
-    let (code, log) = tokio::task::spawn_blocking(move || sipp_auth(udp, "auth_refused_uac.xml", &f, "fout-wachtwoord", 10)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "auth_refused_uac.xml", &f).calls(10, 20).timeout("60s").args(&["-au", USER, "-ap", "fout-wachtwoord"]).run()).await.unwrap();
     assert_eq!(code, 0, "wrong password: every INVITE with credentials is challenged again:\n{log}");
     let m = ts.server.engine().metrics();
     assert_eq!(m.redirected, 0, "no call went through with a wrong password: {m:?}");
@@ -74,7 +56,7 @@ async fn sipp_right_password_gets_302_wrong_password_gets_407_again_and_no_call(
     assert_eq!(d.metrics.accepted.load(std::sync::atomic::Ordering::Relaxed), 0);
 
     let f = fourteen.clone();
-    let (code, log) = tokio::task::spawn_blocking(move || sipp_auth(udp, "auth_redirect_uac.xml", &f, PASSWORD, 20)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "auth_redirect_uac.xml", &f).calls(20, 20).timeout("60s").args(&["-au", USER, "-ap", PASSWORD]).run()).await.unwrap();
     assert_eq!(code, 0, "right password: 407, then 302:\n{log}");
     assert_eq!(ts.server.engine().metrics().redirected, 20);
     assert_eq!(d.metrics.accepted.load(std::sync::atomic::Ordering::Relaxed), 20);
@@ -92,7 +74,7 @@ async fn sipp_expired_nonce_is_answered_stale_and_the_retry_succeeds() {
     let ts = TestServer::start(|c| with_auth(c, auth(&["127.0.0.0/8"], Some(&["MD5"]), 1))).await;
     let (fourteen, _, _) = unique_redirect_number();
     let udp = ts.udp;
-    let (code, log) = tokio::task::spawn_blocking(move || sipp_auth(udp, "auth_stale_uac.xml", &fourteen, PASSWORD, 3)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "auth_stale_uac.xml", &fourteen).calls(3, 20).timeout("60s").args(&["-au", USER, "-ap", PASSWORD]).run()).await.unwrap();
     assert_eq!(code, 0, "407, 407 stale=true, 302:\n{log}");
     let d = ts.server.engine().digest();
     assert_eq!(d.metrics.stale.load(std::sync::atomic::Ordering::Relaxed), 3);

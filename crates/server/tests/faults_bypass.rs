@@ -7,31 +7,14 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{TestServer, free_udp_port, scenario};
+use support::{OptionsUas, TestServer, Uac, free_udp_port};
 use veertien_core::{Plan, Settings};
 use veertien_store::{CallFilter, Outcome, Store};
 
-const OPTIONS_200: &str = r#"
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]O[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Allow: INVITE, ACK, BYE, CANCEL, OPTIONS
-      Content-Length: 0
-
-    ]]>"#;
-
-/// A destination that answers OPTIONS probes and (if `calls`) INVITEs: 180, 200 + SDP, BYE.
-fn write_scenario(dir: &std::path::Path, name: &str, calls: bool) -> PathBuf {
-    let invite = if calls {
-        r#"
+/// The overflow partner's answer to an INVITE: 180, 200 + SDP, then the caller's BYE.
+const ANSWER: &str = r#"
   <recv request="INVITE" crlf="true" />
   <send>
     <![CDATA[
@@ -80,38 +63,7 @@ fn write_scenario(dir: &std::path::Path, name: &str, calls: bool) -> PathBuf {
       Content-Length: 0
 
     ]]>
-  </send>"#
-    } else {
-        r#"
-  <recv request="INVITE" />
-  <nop next="end" />"#
-    };
-    let xml = format!(
-        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="{name}">
-  <recv request="OPTIONS" optional="true" next="options" />{invite}
-  <label id="options" />
-  <send>{OPTIONS_200}
-  </send>
-  <label id="end" />
-  <nop />
-</scenario>
-"#
-    );
-    let path = dir.join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    path
-}
-
-fn uas(sf: &std::path::Path, port: u16) -> Child {
-    Command::new("sipp")
-        .args(["-sf", sf.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_udp_port().to_string(), "-nostdin"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp runs (install the Debian package sip-tester)")
-}
+  </send>"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_primary_is_skipped_within_five_seconds_by_options_probing() {
@@ -120,8 +72,8 @@ async fn dead_primary_is_skipped_within_five_seconds_by_options_probing() {
     let (fourteen, cbs) = (area.fourteen.clone(), plan.municipality(area.municipalities[0]).cbs.clone());
     let scen = tempfile::tempdir().unwrap();
     let (pa, pb) = (free_udp_port(), free_udp_port());
-    let mut primary = uas(&write_scenario(scen.path(), "primary", false), pa);
-    let mut partner = uas(&write_scenario(scen.path(), "partner", true), pb);
+    let mut primary = OptionsUas::start(scen.path(), pa, None);
+    let mut partner = OptionsUas::start(scen.path(), pb, Some(ANSWER));
 
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("settings.toml");
@@ -140,27 +92,15 @@ async fn dead_primary_is_skipped_within_five_seconds_by_options_probing() {
     .await;
     // Both destinations answer their probes for a while, then the primary dies.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let _ = primary.kill();
-    let _ = primary.wait();
+    primary.kill();
     tokio::time::sleep(Duration::from_secs(5)).await;
 
-    let (udp, service) = (ts.udp, fourteen.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("sipp")
-            .arg(udp.to_string())
-            .args(["-sf", scenario("bridge_uac.xml").to_str().unwrap()])
-            .args(["-s", &service, "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_udp_port().to_string()])
-            .args(["-m", "1", "-r", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let _ = partner.kill();
-    let _ = partner.wait();
+    let udp = ts.udp;
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "bridge_uac.xml", &fourteen).timeout("30s").run()).await.unwrap();
+    partner.kill();
     let db = ts.db_path();
     ts.server.shutdown().await;
-    assert!(out.status.success(), "the call failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(code, 0, "the call failed:\n{log}");
     let store = Store::open(db.to_str().unwrap()).await.unwrap();
     let recs = store.list_calls(&CallFilter { limit: 10, ..Default::default() }).await.unwrap();
     let r = &recs[0];

@@ -5,68 +5,14 @@
 mod sipp_support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sipp_support::free_udp_port;
+use sipp_support::{OptionsUas, free_udp_port};
 use tokio_util::sync::CancellationToken;
 use veertien_core::{DeliveryMode, Destination, Overflow, Plan, Settings};
 use veertien_server::health::{HealthConfig, HealthMonitor, bridged_destinations};
 use veertien_server::{Routing, Snapshot};
-
-const UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="municipality answering OPTIONS">
-  <recv request="OPTIONS" />
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Allow: INVITE, ACK, BYE, CANCEL, OPTIONS
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-"#;
-
-struct Uas {
-    child: Child,
-}
-
-impl Uas {
-    fn start(dir: &std::path::Path, port: u16) -> Uas {
-        let sf = dir.join("options_uas.xml");
-        std::fs::write(&sf, UAS).unwrap();
-        let child = Command::new("sipp")
-            .args(["-sf", sf.to_str().unwrap()])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &free_udp_port().to_string()])
-            .arg("-nostdin")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp runs (install the Debian package sip-tester)");
-        Uas { child }
-    }
-
-    fn kill(&mut self) {
-        // SIGKILL: the destination vanishes without a goodbye, as a crashed PBX does.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Uas {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 async fn wait_for(mut rx: tokio::sync::broadcast::Receiver<veertien_server::health::HealthNotice>, dest: &str, alive: bool, within: Duration) -> Option<veertien_server::health::HealthNotice> {
     tokio::time::timeout(within, async {
@@ -87,7 +33,7 @@ async fn dead_destination_is_marked_within_five_seconds_and_recovers_after_resta
     let dir = tempfile::tempdir().unwrap();
     let port = free_udp_port();
     let trunk: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut uas = Uas::start(dir.path(), port);
+    let mut uas = OptionsUas::start(dir.path(), port, None);
 
     // Defaults except a short recovery cap, so the test does not wait 30 s for the backoff.
     let cfg = HealthConfig { recovery_max_ms: 2_000, ..HealthConfig::default() };
@@ -122,7 +68,7 @@ async fn dead_destination_is_marked_within_five_seconds_and_recovers_after_resta
 
     // Restart on the same port: alive again (recovery probing capped at 2 s here).
     let up = monitor.subscribe();
-    let _uas2 = Uas::start(dir.path(), port);
+    let _uas2 = OptionsUas::start(dir.path(), port, None);
     wait_for(up, dests[0], true, Duration::from_secs(10)).await.expect("alive again after the restart");
     assert!(monitor.is_alive(dests[0]));
     let m = monitor.metrics();

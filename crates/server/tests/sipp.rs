@@ -3,41 +3,15 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::*;
 use veertien_store::{CallFilter, Outcome, Store};
-
-/// Runs SIPp as a UAC against `server`; returns (exit status, stderr+stdout tail).
-fn sipp(server: std::net::SocketAddr, scenario_file: &str, service: &str, calls: u32, rate: u32) -> (i32, String) {
-    sipp_with(server, scenario_file, service, calls, rate, &[])
-}
-
-/// As [`sipp`], with extra SIPp arguments (e.g. `-t t1` for TCP).
-fn sipp_with(server: std::net::SocketAddr, scenario_file: &str, service: &str, calls: u32, rate: u32, extra: &[&str]) -> (i32, String) {
-    let out = Command::new("sipp")
-        .args(extra)
-        .arg(server.to_string())
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", service])
-        .args(["-i", "127.0.0.1"])
-        .args(["-p", &free_udp_port().to_string()])
-        .args(["-mp", &free_udp_port().to_string()])
-        .args(["-m", &calls.to_string()])
-        .args(["-r", &rate.to_string()])
-        .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (install the Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text, 90))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_redirect_calls_all_succeed_with_one_record_each() {
     let ts = TestServer::start(|_| {}).await;
     let (fourteen, _, destination) = unique_redirect_number();
     let udp = ts.udp;
-    let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "redirect_uac.xml", &fourteen, 200, 100)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "redirect_uac.xml", &fourteen).calls(200, 100).timeout("60s").run()).await.unwrap();
     assert_eq!(code, 0, "all SIPp calls succeed:\n{log}");
     // Every 302 was acknowledged (the ACK matched its INVITE transaction).
     assert_eq!(ts.server.engine().active_calls(), 0);
@@ -59,7 +33,7 @@ async fn sipp_refused_calls_get_404_484_480() {
     let udp = ts.udp;
     for (number, _) in [("14099", 404), ("1402", 484), (shared_number().as_str(), 480)] {
         let n = number.to_string();
-        let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "reject_uac.xml", &n, 10, 50)).await.unwrap();
+        let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "reject_uac.xml", &n).calls(10, 50).timeout("60s").run()).await.unwrap();
         assert_eq!(code, 0, "{number}: SIPp calls end as expected:\n{log}");
     }
     assert_eq!(ts.server.engine().active_calls(), 0, "every refusal was acknowledged");
@@ -79,7 +53,7 @@ async fn sipp_refused_calls_get_404_484_480() {
 async fn sipp_options_ping() {
     let ts = TestServer::start(|_| {}).await;
     let udp = ts.udp;
-    let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "options_uac.xml", "ping", 20, 50)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "options_uac.xml", "ping").calls(20, 50).timeout("60s").run()).await.unwrap();
     assert_eq!(code, 0, "{log}");
     let report = ts.server.shutdown().await;
     assert_eq!(report.records.unwrap().submitted, 0, "OPTIONS are not calls");
@@ -95,10 +69,10 @@ async fn sipp_malformed_acks_are_dropped_never_answered() {
     let (fourteen, _, _) = unique_redirect_number();
     let (udp, tcp) = (ts.udp, ts.tcp);
     let f = fourteen.clone();
-    let (code, log) = tokio::task::spawn_blocking(move || sipp(udp, "ack_malformed_uac.xml", &f, 5, 10)).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "ack_malformed_uac.xml", &f).calls(5, 10).timeout("60s").run()).await.unwrap();
     assert_eq!(code, 0, "UDP: no answer to a broken ACK:\n{log}");
     let (code, log) =
-        tokio::task::spawn_blocking(move || sipp_with(tcp, "ack_malformed_uac.xml", &fourteen, 5, 10, &["-t", "t1"])).await.unwrap();
+        tokio::task::spawn_blocking(move || Uac::new(tcp, "ack_malformed_uac.xml", &fourteen).calls(5, 10).timeout("60s").args(&["-t", "t1"]).run()).await.unwrap();
     assert_eq!(code, 0, "TCP: no answer to a broken ACK, connection kept:\n{log}");
     let m = ts.server.engine().metrics();
     assert_eq!(m.malformed_acks, 20, "two broken ACKs per call, counted: {m:?}");

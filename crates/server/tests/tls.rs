@@ -591,7 +591,7 @@ async fn municipality_reached_over_tls() {
     let destination = format!("sip:kcc@{kcc};transport=tls");
     let (ts, _) = tls_server_bridging(&cbs, &destination, kcc, |c| c.trunk.tls_ca = Some(ca_path)).await;
     let (udp, tls_port) = (ts.udp, ts.server.tls_addr().unwrap().port());
-    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &fourteen, &[])).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "bridge_uac.xml", &fourteen).run()).await.unwrap();
     assert_eq!(code, 0, "caller (UDP): answered through the bridge, BYE answered:\n{log}");
     let seen = centre.await.unwrap().expect("the municipality's TLS connection carried the call");
     let methods: Vec<&str> = seen.iter().map(|q| q.method().as_str()).collect();
@@ -646,7 +646,7 @@ async fn tcp_and_tls_destinations_on_one_address_each_get_their_own_connection()
     })
     .await;
     let udp = ts.udp;
-    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &fourteen, &[])).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "bridge_uac.xml", &fourteen).run()).await.unwrap();
     assert_eq!(code, 0, "caller: answered by the overflow over TLS, BYE answered:\n{log}");
     let conns = centre.await.unwrap();
     let methods = |want: &str| -> Vec<String> {
@@ -775,7 +775,7 @@ async fn a_sips_destination_is_called_over_tls_only() {
     let trunk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let (ts, _) = tls_server_bridging(&cbs, &destination, trunk.local_addr().unwrap(), |c| c.trunk.tls_ca = Some(ca_path)).await;
     let (udp, tls_port) = (ts.udp, ts.server.tls_addr().unwrap().port());
-    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &fourteen, &[])).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "bridge_uac.xml", &fourteen).run()).await.unwrap();
     assert_eq!(code, 0, "caller (UDP): answered through the bridge, BYE answered:\n{log}");
     let seen = centre.await.unwrap().expect("the sips: destination's TLS connection carried the call");
     let methods: Vec<&str> = seen.iter().map(|q| q.method().as_str()).collect();
@@ -896,7 +896,7 @@ async fn bridged_call<T: Send + 'static>(
     centre: tokio::task::JoinHandle<T>,
 ) -> (i32, String, T, Vec<veertien_store::CallRecord>) {
     let (udp, number) = (ts.udp, fourteen.to_owned());
-    let (code, log) = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac.xml", &number, &[])).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || Uac::new(udp, "bridge_uac.xml", &number).run()).await.unwrap();
     let seen = centre.await.unwrap();
     let recs = records(ts).await;
     assert_eq!(recs.len(), 1, "{recs:?}");
@@ -1141,7 +1141,7 @@ async fn a_municipality_over_tls_hangs_up_on_the_connection_we_opened() {
         assert_eq!(ts.server.tls_addr().is_some(), with_listener);
         let udp = ts.udp;
         let number = fourteen.clone();
-        let caller = tokio::task::spawn_blocking(move || uac_with(udp, "bridge_uac_callee_hangs_up.xml", &number, &[]));
+        let caller = tokio::task::spawn_blocking(move || Uac::new(udp, "bridge_uac_callee_hangs_up.xml", &number).run());
         let (code, out) = tokio::task::spawn_blocking(move || kcc.finish(Duration::from_secs(30))).await.unwrap();
         assert_eq!(code, 0, "{case}: the municipality's INVITE, re-INVITE and BYE all answered as it expects:\n{out}");
         let (code, out) = caller.await.unwrap();

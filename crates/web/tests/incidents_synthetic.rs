@@ -6,42 +6,14 @@ mod common;
 #[path = "../../server/tests/sipp_support/mod.rs"]
 mod sipp_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, header};
 use common::*;
-use sipp_support::free_udp_port;
+use sipp_support::{OptionsUas, free_udp_port};
 use veertien_core::settings::Destination;
-
-const UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="OPTIONS UAS">
-  <recv request="OPTIONS" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Allow: INVITE, ACK, BYE, CANCEL, OPTIONS
-      Content-Length: 0
-
-    ]]>
-  </send>
-</scenario>
-"#;
-
-struct Uas(Child);
-
-impl Drop for Uas {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn sipp_available() -> bool {
     Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
@@ -68,17 +40,8 @@ async fn test_calls_reach_a_sipp_destination_and_are_kept_in_the_history() {
     p.state.probe.timeout = Duration::from_millis(1500);
     p.app = veertien_web::router(p.state.clone());
     let dir = tempfile::tempdir().unwrap();
-    let sf = dir.path().join("options_uas.xml");
-    std::fs::write(&sf, UAS).unwrap();
     let port = free_udp_port();
-    let _uas = Uas(
-        Command::new("sipp")
-            .args(["-sf", sf.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &free_udp_port().to_string(), "-nostdin"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _uas = OptionsUas::start(dir.path(), port, None);
     set_goes_destination(&p, &format!("sip:kcc@127.0.0.1:{port}"));
     let goes = login(&p.app, GOES_ADMIN, PW).await.unwrap();
 

@@ -1,5 +1,5 @@
-//! Real SIP peers for the integration tests: SIPp as the carrier (UAC) or as a municipality's
-//! contact centre (UAS), free loopback ports for them (`sipp_support`), and the plan's lone
+//! Real SIP peers for the integration tests: SIPp as a municipality's contact centre (UAS),
+//! and from `sipp_support` SIPp as the carrier (`Uac`) and free loopback ports; the plan's lone
 //! municipality.
 
 use std::net::SocketAddr;
@@ -74,22 +74,6 @@ impl Drop for Uas {
             let _ = c.wait();
         }
     }
-}
-
-/// Runs SIPp as the carrier's UAC for one call to `service`, with more SIPp arguments in
-/// `extra` (transport, `-key name value`...): (exit code, output tail).
-pub fn uac_with(server: SocketAddr, scenario_file: &str, service: &str, extra: &[&str]) -> (i32, String) {
-    let out = Command::new("sipp")
-        .arg(server.to_string())
-        .args(extra)
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", service, "-i", "127.0.0.1"])
-        .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-m", "1", "-r", "1", "-timeout", "40s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (install the Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text, 60))
 }
 
 /// A municipality alone on its area code (no question asked): its 14+ number and CBS code.
