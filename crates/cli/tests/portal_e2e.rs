@@ -16,10 +16,11 @@ mod sipp_support;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use browser_support::Kill;
+use fantoccini::{Client, Locator};
 use sipp_support::{free_tcp_port, free_udp_port, scenario, tail};
 
 const PW: &str = "een lang genoeg wachtwoord";
@@ -32,21 +33,9 @@ const FOURTEEN: &str = "140114";
 const GOES: &str = "GM0664";
 const NEW_DESTINATION: &str = "+31114123456";
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn missing_tools() -> Option<String> {
-    let missing: Vec<&str> = [("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver")]
-        .iter()
-        .filter(|(p, _)| !Path::new(p).exists())
-        .map(|(_, pkg)| *pkg)
-        .chain(Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err().then_some("sip-tester"))
-        .collect();
+    let mut missing = browser_support::missing_browser();
+    missing.extend(Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err().then_some("sip-tester"));
     (!missing.is_empty()).then(|| format!("skipped: install the Debian package(s) {}", missing.join(", ")))
 }
 
@@ -124,25 +113,6 @@ async fn click_and_load(c: &Client, what: fantoccini::elements::Element) -> Resu
     }
 }
 
-async fn browser(port: u16, profile: &Path) -> Client {
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", "--window-size=1100,1200", format!("--user-data-dir={}", profile.display())]
-        }
-    }))
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() > deadline => panic!("chromedriver did not start: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
 fn user_add(config: &Path, role: &str, municipality: Option<&str>, email: &str) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_veertien"));
     cmd.args(["user", "add", "--role", role, "--config"]).arg(config);
@@ -213,10 +183,7 @@ async fn admin_changes_destination_in_the_browser_and_the_next_call_through_serv
         assert!(start.elapsed() < Duration::from_secs(60), "portal not listening on {http}:\n{}", serve_log(&log));
         std::thread::sleep(Duration::from_millis(100));
     }
-    let driver_port = free_tcp_port();
-    let _driver = Kill(Command::new("/usr/bin/chromedriver").arg(format!("--port={driver_port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let profile = tempfile::tempdir().unwrap();
-    let c = browser(driver_port, profile.path()).await;
+    let (c, _driver) = browser_support::chromium("1100,1200").await;
     let base = format!("http://{http}");
     let dirp = dir.path().to_path_buf();
 

@@ -7,23 +7,10 @@
 mod browser_support;
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use fantoccini::{ClientBuilder, Locator};
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use fantoccini::Locator;
 
 /// Clicks something that loads a new page and waits until the old page is gone and the new one
 /// has loaded: WebDriver's click does not always wait for a form POST + redirect, and a `find`
@@ -160,8 +147,9 @@ async fn seed_incident(store: &veertien_store::Store) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_changes_destination_sees_audit_and_cannot_open_another_municipality() {
-    if !std::path::Path::new("/usr/bin/chromedriver").exists() || !std::path::Path::new("/usr/bin/chromium").exists() {
-        eprintln!("skipped: chromium/chromedriver not installed");
+    let missing = browser_support::missing_browser();
+    if !missing.is_empty() {
+        eprintln!("skipped: install the Debian package(s) {}", missing.join(", "));
         return;
     }
     let p = portal().await;
@@ -170,28 +158,7 @@ async fn admin_changes_destination_sees_audit_and_cannot_open_another_municipali
     let app = p.app.clone();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let port = free_port();
-    let _driver = Kill(Command::new("/usr/bin/chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
-    let profile = tempfile::tempdir().unwrap();
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", "--window-size=1000,1100", format!("--user-data-dir={}", profile.path().display())]
-        }
-    }))
-    .unwrap();
-    let mut client = None;
-    for _ in 0..50 {
-        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    let c = client.expect("chromedriver did not start");
+    let (c, _driver) = browser_support::chromium("1000,1100").await;
     let shots = browser_support::screenshot_dir();
     std::fs::create_dir_all(&shots).unwrap();
 
