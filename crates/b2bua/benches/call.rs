@@ -60,34 +60,34 @@ fn drain(call: &mut Call) -> Option<RequestId> {
 
 /// INVITE → 180 → 200 → ACK → caller BYE → 200: one complete answered call.
 fn answered_call(cfg: &CallConfig, anchor: MediaAnchor, now: jiff::Timestamp) {
-    let mut call = Call::new(cfg.clone(), "0123456789abcdef", anchor, route(), ServerTxn(1), invite(), now, &AllAlive);
+    let mut call = Call::new(cfg.clone(), "0123456789abcdef", anchor, route(), ServerTxn(1), invite(), now, &AllAlive, &AllUdp);
     let inv = drain(&mut call).unwrap();
-    call.handle(Event::Response { id: inv, response: resp(180, None) }, now, &AllAlive);
+    call.handle(Event::Response { id: inv, response: resp(180, None) }, now, &AllAlive, &AllUdp);
     drain(&mut call);
-    call.handle(Event::Response { id: inv, response: resp(200, Some(B_SDP)) }, now, &AllAlive);
+    call.handle(Event::Response { id: inv, response: resp(200, Some(B_SDP)) }, now, &AllAlive, &AllUdp);
     drain(&mut call);
     let mut ack = invite();
     ack.method = Method::Ack;
     ack.to.tag = Some("0123456789abcdefa".into());
     ack.body = None;
-    call.handle(Event::Ack { request: ack.clone() }, now, &AllAlive);
+    call.handle(Event::Ack { request: ack.clone() }, now, &AllAlive, &AllUdp);
     let mut bye = ack;
     bye.method = Method::Bye;
     bye.cseq = 2;
-    call.handle(Event::Request { txn: ServerTxn(2), request: bye }, now, &AllAlive);
+    call.handle(Event::Request { txn: ServerTxn(2), request: bye }, now, &AllAlive, &AllUdp);
     let b_bye = drain(&mut call).unwrap();
-    call.handle(Event::Response { id: b_bye, response: resp(200, None) }, now, &AllAlive);
+    call.handle(Event::Response { id: b_bye, response: resp(200, None) }, now, &AllAlive, &AllUdp);
     drain(&mut call);
     black_box(call.summary());
 }
 
 /// Primary busy, overflow answers, callee hangs up.
 fn overflow_call(cfg: &CallConfig, anchor: MediaAnchor, now: jiff::Timestamp) {
-    let mut call = Call::new(cfg.clone(), "0123456789abcdef", anchor, route(), ServerTxn(1), invite(), now, &AllAlive);
+    let mut call = Call::new(cfg.clone(), "0123456789abcdef", anchor, route(), ServerTxn(1), invite(), now, &AllAlive, &AllUdp);
     let inv = drain(&mut call).unwrap();
-    call.handle(Event::Response { id: inv, response: resp(486, None) }, now, &AllAlive);
+    call.handle(Event::Response { id: inv, response: resp(486, None) }, now, &AllAlive, &AllUdp);
     let inv2 = drain(&mut call).unwrap();
-    call.handle(Event::Response { id: inv2, response: resp(200, Some(B_SDP)) }, now, &AllAlive);
+    call.handle(Event::Response { id: inv2, response: resp(200, Some(B_SDP)) }, now, &AllAlive, &AllUdp);
     drain(&mut call);
     black_box(call.summary());
 }

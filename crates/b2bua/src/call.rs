@@ -41,6 +41,7 @@ struct BAttempt {
     destination: String,
     started_at: Timestamp,
     invite_id: RequestId,
+    /// Its Contact is ours on this B-leg, which its dialog keeps.
     invite: OutRequest,
     got_provisional: bool,
     got_ringing: bool,
@@ -94,6 +95,13 @@ struct Pending2xx {
     /// We answered a re-INVITE without SDP with an offer; the ACK carries the peer's answer.
     expect_answer: bool,
     initial: bool,
+}
+
+/// What the driver lends the machine for one call of [`Call::new`] or [`Call::handle`].
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    health: &'a dyn DestinationHealth,
+    legs: &'a dyn BLegSetup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +161,8 @@ impl Call {
     /// unique and unguessable (≥ 64 random bits, e.g. 16 hex digits): tags and B-leg Call-IDs
     /// derive from it. `txn` is the A-leg INVITE's server transaction. The first actions are
     /// 100 Trying and the first B-leg INVITE (or the redirect/announcement/final status when no
-    /// bridge step is usable).
+    /// bridge step is usable). `health` and `legs` are asked before each route step (here and
+    /// in [`Call::handle`]): whether its destination is alive, and how the driver carries it.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: CallConfig,
@@ -164,6 +173,7 @@ impl Call {
         invite: InRequest,
         now: Timestamp,
         health: &dyn DestinationHealth,
+        legs: &dyn BLegSetup,
     ) -> Call {
         let a_tag = format!("{token}a");
         let seed = fnv1a(token.as_bytes());
@@ -256,21 +266,22 @@ impl Call {
         }
         let setup = call.cfg.setup_timeout;
         call.start_timer(TimerId::Setup, setup);
-        call.advance(now, health);
+        call.advance(now, Env { health, legs });
         call.try_complete(now);
         call
     }
 
     /// Feeds one event. Events that do not fit the current state (late, duplicated, for
     /// another dialog) are absorbed or answered with the proper error; they never panic.
-    pub fn handle(&mut self, event: Event, now: Timestamp, health: &dyn DestinationHealth) {
+    pub fn handle(&mut self, event: Event, now: Timestamp, health: &dyn DestinationHealth, legs: &dyn BLegSetup) {
+        let env = Env { health, legs };
         match event {
-            Event::Request { txn, request } => self.on_request(txn, request, now, health),
+            Event::Request { txn, request } => self.on_request(txn, request, now, env),
             Event::Ack { request } => self.on_ack(request, now),
-            Event::Response { id, response } => self.on_response(id, response, now, health),
-            Event::RequestFailed { id, reason } => self.on_failed(id, reason, now, health),
-            Event::Timer(t) => self.on_timer(t, now, health),
-            Event::DestinationDown { destination } => self.on_dead(&destination, now, health),
+            Event::Response { id, response } => self.on_response(id, response, now, env),
+            Event::RequestFailed { id, reason } => self.on_failed(id, reason, now, env),
+            Event::Timer(t) => self.on_timer(t, now, env),
+            Event::DestinationDown { destination } => self.on_dead(&destination, now, env),
         }
         // Timers may be late; the deadline is what counts.
         if self.stragglers.iter().any(|s| s.forget_at <= now) {
@@ -430,7 +441,7 @@ impl Call {
 
     /// Tries the next usable route step. Precondition: the A-leg is pending and no attempt
     /// is in progress. Steps are visited once each in order, so the walk always ends.
-    fn advance(&mut self, now: Timestamp, health: &dyn DestinationHealth) {
+    fn advance(&mut self, now: Timestamp, env: Env<'_>) {
         debug_assert!(self.attempt.is_none());
         if self.a_state != AState::Pending {
             return;
@@ -448,13 +459,14 @@ impl Call {
                         self.skip_step(i, &destination, AttemptResult::SkippedDuplicate, now);
                         continue;
                     }
-                    if !health.is_alive(&destination) {
+                    if !env.health.is_alive(&destination) {
                         self.skip_step(i, &destination, AttemptResult::SkippedDead, now);
                         self.last_failure = Some(Failure::Unreachable);
                         continue;
                     }
-                    self.start_attempt(i, destination, now);
-                    return;
+                    if self.start_attempt(i, destination, now, env) {
+                        return;
+                    }
                 }
                 StepTarget::Redirect { destination } => {
                     let mut r = self.a_response(302, reason_for(302), None);
@@ -509,7 +521,9 @@ impl Call {
         self.cancel_timer(TimerId::Setup);
     }
 
-    fn start_attempt(&mut self, step: usize, destination: String, now: Timestamp) {
+    /// Sends the INVITE of a route step; false when the driver cannot carry that leg (recorded
+    /// as unreachable, and the caller of this moves to the next step).
+    fn start_attempt(&mut self, step: usize, destination: String, now: Timestamp, env: Env<'_>) -> bool {
         self.attempts_made += 1;
         let n = self.attempts_made;
         self.tried.push(destination.clone());
@@ -535,7 +549,7 @@ impl Call {
             }
             None => None,
         };
-        let invite = OutRequest {
+        let mut invite = OutRequest {
             method: Method::Invite,
             request_uri,
             from: NameAddr {
@@ -547,11 +561,29 @@ impl Call {
             call_id: format!("{}-{n}", self.token),
             cseq: 1,
             route,
-            contact: Some(self.cfg.b_contact.clone()),
+            contact: None,
             max_forwards: self.a_max_forwards.saturating_sub(1),
             body,
             headers: self.a_pass.clone(),
         };
+        let contact = match env.legs.b_leg(&invite) {
+            Ok(transport) => self.b_leg_contact(transport, &invite),
+            Err(reason) => {
+                let rec = Attempt {
+                    step,
+                    label: self.route[step].label.clone(),
+                    destination,
+                    started_at: Some(now),
+                    ended_at: now,
+                    result: AttemptResult::Unreachable { reason },
+                };
+                self.push(Action::Record(RecordEvent::AttemptEnded(rec.clone())));
+                self.summary.attempts.push(rec);
+                self.last_failure = Some(Failure::Unreachable);
+                return false;
+            }
+        };
+        invite.contact = Some(contact);
         let invite_id = self.send(Leg::B, SendKind::Transaction, invite.clone());
         let no_answer = self.route[step].no_answer.unwrap_or(self.cfg.default_no_answer);
         self.start_timer(TimerId::NoAnswer(n), no_answer);
@@ -572,6 +604,29 @@ impl Call {
             answered_tags: Vec::new(),
             forget_at: now,
         });
+        true
+    }
+
+    /// Our Contact on a B-leg the driver carries as `transport` (RFC 3261 8.1.1.8: it must
+    /// reach us over that transport, and be `sips:` when the INVITE's Request-URI or first
+    /// Route is). The destination's BYE and re-INVITE come back to it, and our answer to a
+    /// re-INVITE names it again, so a TCP or TLS dialog is never retargeted to UDP.
+    fn b_leg_contact(&self, transport: LegTransport, invite: &OutRequest) -> String {
+        let user = contact_user(&self.cfg.b_contact);
+        match transport {
+            LegTransport::Udp => self.cfg.b_contact.clone(),
+            LegTransport::Tcp(at) => format!("sip:{user}{at};transport=tcp"),
+            LegTransport::Tls(at) => {
+                let first = invite.route.first().unwrap_or(&invite.request_uri);
+                if is_sips(first) || is_sips(&invite.request_uri) {
+                    format!("sips:{user}{at}")
+                } else {
+                    // A `sip:` dialog over TLS: TLS on this hop, without the every-hop promise
+                    // of a `sips:` Contact (RFC 3261 26.2.2).
+                    format!("sip:{user}{at};transport=tls")
+                }
+            }
+        }
     }
 
     fn cancel_request(invite: &OutRequest) -> OutRequest {
@@ -625,7 +680,7 @@ impl Call {
     }
 
     /// The current attempt failed or was given up; record why and try the next step.
-    fn attempt_failed(&mut self, result: AttemptResult, failure: Failure, abandon: bool, now: Timestamp, health: &dyn DestinationHealth) {
+    fn attempt_failed(&mut self, result: AttemptResult, failure: Failure, abandon: bool, now: Timestamp, env: Env<'_>) {
         let Some(att) = self.attempt.clone() else { return };
         self.end_attempt(&att, result, now);
         self.last_failure = Some(failure);
@@ -635,14 +690,14 @@ impl Call {
             self.cancel_attempt_timers(att.n);
             self.attempt = None;
         }
-        self.advance(now, health);
+        self.advance(now, env);
     }
 
     // ----- responses -------------------------------------------------------------------
 
-    fn on_response(&mut self, id: RequestId, resp: InResponse, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_response(&mut self, id: RequestId, resp: InResponse, now: Timestamp, env: Env<'_>) {
         if self.attempt.as_ref().is_some_and(|a| a.invite_id == id) {
-            return self.on_attempt_response(resp, now, health);
+            return self.on_attempt_response(resp, now, env);
         }
         if self.b.as_ref().is_some_and(|b| b.invite_id == id) {
             return self.on_b_invite_retransmission(resp);
@@ -680,7 +735,7 @@ impl Call {
         }
     }
 
-    fn on_failed(&mut self, id: RequestId, reason: String, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_failed(&mut self, id: RequestId, reason: String, now: Timestamp, env: Env<'_>) {
         if let Some(att) = self.attempt.as_ref().filter(|a| a.invite_id == id) {
             let n = att.n;
             let cancelling = att.cancelling.clone();
@@ -690,9 +745,9 @@ impl Call {
                     Some(CancelReason::SetupTimeout) => AttemptResult::SetupTimeout,
                     _ => AttemptResult::NoAnswer,
                 };
-                return self.attempt_failed(result, Failure::NoAnswer, false, now, health);
+                return self.attempt_failed(result, Failure::NoAnswer, false, now, env);
             }
-            return self.attempt_failed(AttemptResult::Unreachable { reason }, Failure::Unreachable, false, now, health);
+            return self.attempt_failed(AttemptResult::Unreachable { reason }, Failure::Unreachable, false, now, env);
         }
         if let Some(i) = self.stragglers.iter().position(|s| s.invite_id == id) {
             let s = self.stragglers.remove(i);
@@ -715,7 +770,7 @@ impl Call {
         }
     }
 
-    fn on_attempt_response(&mut self, resp: InResponse, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_attempt_response(&mut self, resp: InResponse, now: Timestamp, env: Env<'_>) {
         let Some(mut att) = self.attempt.take() else { return };
         let status = resp.status;
         if status < 200 {
@@ -760,7 +815,7 @@ impl Call {
         if (200..300).contains(&status) {
             // A 2xx racing our no-answer CANCEL still connects the caller: an agent picked up.
             self.cancel_attempt_timers(att.n);
-            return self.on_attempt_answered(att, resp, now, health);
+            return self.on_attempt_answered(att, resp, now, env);
         }
         // Final failure.
         self.attempt = Some(att.clone());
@@ -769,10 +824,10 @@ impl Call {
             (Some(_), 487) => (AttemptResult::NoAnswer, Failure::NoAnswer),
             _ => classify(status, &resp.reason),
         };
-        self.attempt_failed(result, failure, false, now, health);
+        self.attempt_failed(result, failure, false, now, env);
     }
 
-    fn on_attempt_answered(&mut self, att: BAttempt, resp: InResponse, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_attempt_answered(&mut self, att: BAttempt, resp: InResponse, now: Timestamp, env: Env<'_>) {
         let mut dialog = Dialog {
             call_id: att.invite.call_id.clone(),
             local: att.invite.from.clone(),
@@ -781,7 +836,7 @@ impl Call {
             route_set: resp.record_route.iter().rev().cloned().collect(),
             local_cseq: att.invite.cseq,
             remote_cseq: None,
-            local_contact: self.cfg.b_contact.clone(),
+            local_contact: att.invite.contact.clone().unwrap_or_default(),
         };
         let sdp_body = resp.body.as_ref().filter(|b| b.is_sdp());
         let anchored = match sdp_body {
@@ -807,7 +862,7 @@ impl Call {
                     Failure::Rejected(488),
                     true,
                     now,
-                    health,
+                    env,
                 );
             }
         };
@@ -903,7 +958,7 @@ impl Call {
             route_set: resp.record_route.iter().rev().cloned().collect(),
             local_cseq: s.invite.cseq,
             remote_cseq: None,
-            local_contact: self.cfg.b_contact.clone(),
+            local_contact: s.invite.contact.clone().unwrap_or_default(),
         };
         let ack = d.ack(s.invite.cseq);
         self.send(Leg::B, SendKind::Ack, ack);
@@ -915,7 +970,7 @@ impl Call {
 
     // ----- timers ----------------------------------------------------------------------
 
-    fn on_timer(&mut self, t: TimerId, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_timer(&mut self, t: TimerId, now: Timestamp, env: Env<'_>) {
         match t {
             TimerId::Setup => {
                 if self.a_state != AState::Pending {
@@ -923,11 +978,11 @@ impl Call {
                 }
                 self.setup_expired = true;
                 match self.attempt.as_ref().map(|a| (a.cancelling.is_some(), a.got_provisional)) {
-                    None => self.advance(now, health),
+                    None => self.advance(now, env),
                     Some((true, _)) => {}
                     Some((false, true)) => self.begin_cancel(CancelReason::SetupTimeout),
                     Some((false, false)) => {
-                        self.attempt_failed(AttemptResult::SetupTimeout, Failure::NoAnswer, true, now, health)
+                        self.attempt_failed(AttemptResult::SetupTimeout, Failure::NoAnswer, true, now, env)
                     }
                 }
             }
@@ -938,13 +993,13 @@ impl Call {
                 if att.got_provisional {
                     self.begin_cancel(CancelReason::NoAnswer);
                 } else {
-                    self.attempt_failed(AttemptResult::NoAnswer, Failure::NoAnswer, true, now, health);
+                    self.attempt_failed(AttemptResult::NoAnswer, Failure::NoAnswer, true, now, env);
                 }
             }
             TimerId::NoResponse(n) => {
                 if self.attempt.as_ref().is_some_and(|a| a.n == n && !a.got_provisional && a.cancelling.is_none()) {
                     let reason = format!("no response within {} ms", self.cfg.no_response.as_millis());
-                    self.attempt_failed(AttemptResult::Unreachable { reason }, Failure::Unreachable, true, now, health);
+                    self.attempt_failed(AttemptResult::Unreachable { reason }, Failure::Unreachable, true, now, env);
                 }
             }
             TimerId::CancelWait(n) => {
@@ -955,7 +1010,7 @@ impl Call {
                     Some(CancelReason::SetupTimeout) => AttemptResult::SetupTimeout,
                     _ => AttemptResult::NoAnswer,
                 };
-                self.attempt_failed(result, Failure::NoAnswer, true, now, health);
+                self.attempt_failed(result, Failure::NoAnswer, true, now, env);
             }
             TimerId::Retransmit2xx(leg) => {
                 let Some(p) = self.p2xx[leg.idx()].as_mut() else { return };
@@ -1004,14 +1059,14 @@ impl Call {
         self.start_timer(TimerId::CancelWait(n), wait);
     }
 
-    fn on_dead(&mut self, destination: &str, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_dead(&mut self, destination: &str, now: Timestamp, env: Env<'_>) {
         let Some(att) = self.attempt.as_ref() else { return };
         // Ringing proves the destination alive whatever the probe says.
         if att.destination != destination || att.got_ringing || att.cancelling.is_some() {
             return;
         }
         let reason = "destination marked dead by OPTIONS probing".to_owned();
-        self.attempt_failed(AttemptResult::Unreachable { reason }, Failure::Unreachable, true, now, health);
+        self.attempt_failed(AttemptResult::Unreachable { reason }, Failure::Unreachable, true, now, env);
     }
 
     // ----- 2xx reliability -------------------------------------------------------------
@@ -1073,13 +1128,13 @@ impl Call {
         (req.call_id == b.dialog.call_id && req.to.tag == b.dialog.local.tag).then_some(Leg::B)
     }
 
-    fn on_request(&mut self, txn: ServerTxn, req: InRequest, now: Timestamp, health: &dyn DestinationHealth) {
+    fn on_request(&mut self, txn: ServerTxn, req: InRequest, now: Timestamp, env: Env<'_>) {
         if req.method == Method::Cancel {
             // CANCEL carries no To-tag; it matches the A-leg INVITE by Call-ID and CSeq.
             if req.call_id == self.a_dialog.call_id && req.cseq == self.a_invite_cseq {
                 self.respond(Leg::A, txn, 200, reason_for(200));
                 if self.a_state == AState::Pending {
-                    self.caller_gave_up(now, health);
+                    self.caller_gave_up(now, env);
                 }
             } else {
                 self.respond(Leg::A, txn, 481, reason_for(481));
@@ -1103,7 +1158,7 @@ impl Call {
             Method::Bye => {
                 self.respond(leg, txn, 200, reason_for(200));
                 match self.a_state {
-                    AState::Pending if leg == Leg::A => self.caller_gave_up(now, health),
+                    AState::Pending if leg == Leg::A => self.caller_gave_up(now, env),
                     AState::Answered => {
                         let party = if leg == Leg::A { Party::Caller } else { Party::Callee };
                         self.hang_up(Some(leg), party, now);
@@ -1144,6 +1199,17 @@ impl Call {
         }
     }
 
+    /// Our Contact in the dialog on `leg`, for our 2xx to its re-INVITE or UPDATE: on the
+    /// B-leg the one its INVITE carried, so a dialog over TCP or TLS stays on it.
+    fn local_contact(&self, leg: Leg) -> String {
+        match (leg, &self.b) {
+            (Leg::A, _) => self.a_dialog.local_contact.clone(),
+            (Leg::B, Some(b)) => b.dialog.local_contact.clone(),
+            // Not reached: the B-leg's requests are answered only while its dialog exists.
+            (Leg::B, None) => self.cfg.b_contact.clone(),
+        }
+    }
+
     fn dialog_opt(&mut self, leg: Leg) -> Option<&mut Dialog> {
         match leg {
             Leg::A => Some(&mut self.a_dialog),
@@ -1171,10 +1237,7 @@ impl Call {
             }
             return self.respond(leg, txn, 200, reason_for(200));
         }
-        let contact = match leg {
-            Leg::A => self.cfg.a_contact.clone(),
-            Leg::B => self.cfg.b_contact.clone(),
-        };
+        let contact = self.local_contact(leg);
         if let Some(target) = req.contact.clone() {
             self.dialog_mut(leg).remote_target = target;
         }
@@ -1228,10 +1291,7 @@ impl Call {
             }
             let body = resp.body.as_ref().filter(|b| b.is_sdp()).and_then(|b| self.anchor_for(to, b).ok());
             let mut r = OutResponse::new(status, resp.reason.clone());
-            r.contact = Some(match f.from {
-                Leg::A => self.cfg.a_contact.clone(),
-                Leg::B => self.cfg.b_contact.clone(),
-            });
+            r.contact = Some(self.local_contact(f.from));
             r.body = body;
             self.push(Action::Respond { leg: f.from, txn: f.txn, response: r.clone() });
             if f.method == Method::Invite {
@@ -1251,7 +1311,7 @@ impl Call {
     }
 
     /// The caller hung up (CANCEL or early BYE) before an answer.
-    fn caller_gave_up(&mut self, now: Timestamp, _health: &dyn DestinationHealth) {
+    fn caller_gave_up(&mut self, now: Timestamp, _env: Env<'_>) {
         let txn = self.a_txn;
         let r = self.a_response(487, reason_for(487), None);
         self.push(Action::Respond { leg: Leg::A, txn, response: r });
@@ -1365,6 +1425,20 @@ fn classify(status: u16, reason: &str) -> (AttemptResult, Failure) {
         ),
         _ => (AttemptResult::Rejected { status, reason: reason.to_owned() }, Failure::Rejected(status)),
     }
+}
+
+/// The user part of a Contact URI with its `@` (`veertien@`), or nothing when it has none.
+fn contact_user(uri: &str) -> &str {
+    // Neither URI parameters nor headers may hold an unescaped `@` (RFC 3261 25.1).
+    let rest = uri.split_once(':').map_or(uri, |(_, r)| r);
+    rest.find('@').map_or("", |at| &rest[..=at])
+}
+
+/// Whether a URI (optionally in `<...>`, as a Route entry is) is a `sips:` URI.
+fn is_sips(uri: &str) -> bool {
+    let t = uri.trim();
+    let t = t.strip_prefix('<').unwrap_or(t);
+    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
 }
 
 /// Stable per-call SDP session id from the token (RFC 4566 only asks for uniqueness).

@@ -14,6 +14,10 @@
 //! - [`Action::Respond`] may name a server transaction that already sent a 2xx: that is a 2xx
 //!   retransmission (RFC 3261 13.3.1.4) and must be sent again; keep the request of an INVITE
 //!   server transaction until the machine cancels `TimerId::AckWait` for it or the call ends.
+//! - Before each B-leg INVITE the machine asks the driver's [`BLegSetup`] how it will carry
+//!   that leg (UDP, or TCP/TLS and the address that reaches us over it) and names that in its
+//!   Contact, in the dialog's requests and in its answers to the destination's requests; the
+//!   driver sends the leg's requests the way it said and leaves the Contact alone.
 //! - Requests whose Call-ID is the A-leg's or appears in one of this call's `Send` actions
 //!   belong to this call; the machine tells the legs and dialogs apart itself.
 //! - Drop the call once [`Call::is_finished`].

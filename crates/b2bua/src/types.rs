@@ -292,12 +292,59 @@ impl<F: Fn(&str) -> bool> DestinationHealth for F {
     }
 }
 
+/// How the driver carries a B-leg, as it answers [`BLegSetup::b_leg`]. Our Contact on that
+/// leg follows it: the destination's requests in the dialog (BYE, re-INVITE) go where it
+/// points and over the transport it names, so it must be an address that reaches us over the
+/// transport the leg uses (RFC 3261 8.1.1.8, 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegTransport {
+    /// UDP: our Contact is [`CallConfig::b_contact`].
+    Udp,
+    /// A TCP connection; the address reaches us over TCP (see [`LegTransport::Tls`]).
+    Tcp(SocketAddr),
+    /// A TLS connection; the address reaches us over TLS: our TLS listener, or without one
+    /// our own end of the connection the driver opens, on which a far end that reuses
+    /// connections (RFC 5923) sends its requests back.
+    Tls(SocketAddr),
+}
+
+/// Asked by the machine when it sets up a B-leg, just before it sends that leg's INVITE: how
+/// the driver will carry it. Only the driver knows (the destination's URI, the trunk's
+/// transport, the connections it has open) and only it can name its end of a connection it is
+/// about to open; the machine then names that in its Contact in every request of the dialog
+/// and in its answers to the destination's requests.
+pub trait BLegSetup {
+    /// `invite` is the B-leg's INVITE as it will be sent, without its Contact. `Err` says why
+    /// the destination cannot be reached: the step counts as unreachable with that reason and
+    /// the route moves on, as when the INVITE fails.
+    fn b_leg(&self, invite: &OutRequest) -> Result<LegTransport, String>;
+}
+
+/// Setup for a driver that sends every B-leg over UDP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllUdp;
+
+impl BLegSetup for AllUdp {
+    fn b_leg(&self, _: &OutRequest) -> Result<LegTransport, String> {
+        Ok(LegTransport::Udp)
+    }
+}
+
+impl<F: Fn(&OutRequest) -> Result<LegTransport, String>> BLegSetup for F {
+    fn b_leg(&self, invite: &OutRequest) -> Result<LegTransport, String> {
+        self(invite)
+    }
+}
+
 /// Per-call settings (normally one shared value cloned from the server config).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallConfig {
     /// Our Contact URI on the carrier side.
     pub a_contact: String,
-    /// Our Contact URI on the trunk side.
+    /// Our Contact URI on the trunk side when the B-leg runs over UDP. Over TCP or TLS the
+    /// machine names, with this URI's user part, the address the leg's [`BLegSetup`] gave:
+    /// `sip:<user>@<address>;transport=tcp` (`tls`), or `sips:<user>@<address>` in a dialog
+    /// whose INVITE's Request-URI or first Route is `sips:` (RFC 3261 8.1.1.8).
     pub b_contact: String,
     /// Route set preloaded on B-leg INVITEs to reach the outbound trunk, e.g.
     /// `["<sip:trunk.example.net;lr>"]`. Empty: send to the destination URI directly.

@@ -24,8 +24,9 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use veertien_b2bua::{
-    Action, AllAlive, Call, CallConfig, CallSummary, DestinationHealth, Event, InRequest, InResponse, Leg, MediaAction,
-    MediaAnchor, OutRequest, OutResponse, RequestId, RouteStep, SendKind, ServerTxn, TimerId, ViaSpec,
+    Action, AllAlive, BLegSetup, Call, CallConfig, CallSummary, DestinationHealth, Event, InRequest, InResponse, Leg,
+    LegTransport, MediaAction, MediaAnchor, OutRequest, OutResponse, RequestId, RouteStep, SendKind, ServerTxn, TimerId,
+    ViaSpec,
 };
 use veertien_core::decide::Decision;
 use veertien_media::ports::{PortPool, PortError};
@@ -467,11 +468,6 @@ impl CallLayer {
         };
         let (tx, rx) = mpsc::channel(TCP_OUTBOX);
         Ok(TcpConn { tx, users: vec![token.to_owned()], outbound: true, local: Some(local), pending: Some((socket, rx)) })
-    }
-
-    /// Our end of the connection to `peer`, when it is one we opened.
-    fn tcp_local(&self, peer: Peer) -> Option<SocketAddr> {
-        self.tcp.lock().get(&peer).and_then(|c| c.local)
     }
 
     /// A call in progress uses this connection: not to be closed as idle.
@@ -964,7 +960,8 @@ impl CallTask {
                     None => &AllAlive,
                 };
                 if let Some(call) = self.call.as_mut() {
-                    call.handle(ev, Timestamp::now(), health);
+                    let legs = BLegs { layer: &self.layer, token: &self.token, record_id: &self.record_id, b_tcp: &self.b_tcp };
+                    call.handle(ev, Timestamp::now(), health, &legs);
                 }
             }
             if self.front.is_none() {
@@ -1044,19 +1041,6 @@ impl CallTask {
         }
     }
 
-    /// Our Contact in a response to a destination's request that came over TCP or TLS: as in
-    /// our requests of that dialog, that transport at our listener or at our end of the
-    /// connection it came on, and `sips:` when its Request-URI (our Contact) is.
-    fn b_response_contact(&self, entry: &ServerEntry) -> Option<String> {
-        let t = entry.source.transport;
-        if !t.is_reliable() {
-            return None;
-        }
-        let port = self.layer.stream_port(t).or_else(|| self.layer.tcp_local(entry.source).map(|a| a.port()))?;
-        let sips = entry.request.uri().sip().is_some_and(|u| u.secure);
-        Some(stream_contact(&host_text(self.layer.advertised.ip()), port, t, sips))
-    }
-
     /// The machine's configuration for this call (its Contact on the caller's leg).
     pub(crate) fn call_cfg(&self) -> CallConfig {
         CallConfig { a_contact: self.a_contact(), ..self.layer.call_cfg.clone() }
@@ -1074,10 +1058,10 @@ impl CallTask {
         }
         let hop = self.next_hop(leg, req)?;
         if leg == Leg::B
-            && let Some(t) = self.b_leg_stream(req, hop)
+            && let Some(t) = self.b_legs().stream(req, hop)
         {
-            // Without a listener of that transport, `on_call_action` names our end of the
-            // connection instead, once it is reserved.
+            // Without a listener of that transport, `on_call_action` puts our end of the
+            // connection in Via instead, once it is reserved.
             let port = self.layer.stream_port(t).unwrap_or(self.layer.advertised.port());
             let via = ViaSpec { transport: t, host, port: Some(port), branch };
             return Some((via, Peer { addr: hop, transport: t }));
@@ -1086,22 +1070,9 @@ impl CallTask {
         Some((via, Peer { addr: hop, transport: Transport::Udp }))
     }
 
-    /// A request towards the destination goes over TLS when its Request-URI or next hop is a
-    /// `sips:` URI (RFC 3261 26.2: never UDP or TCP, whatever else is configured), over TCP
-    /// (TLS) when its next hop says `;transport=tcp` (`tls`), when it goes to the outbound
-    /// trunk and `[trunk] transport` says so, or when this call already reaches that address
-    /// that way (a Contact without a transport parameter from a destination we called over TCP
-    /// or TLS: its connection is reused). `None`: UDP.
-    fn b_leg_stream(&self, req: &OutRequest, hop: SocketAddr) -> Option<Transport> {
-        let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
-        if is_sips(&req.request_uri) {
-            return Some(Transport::Tls);
-        }
-        uri_transport(first)
-            .or_else(|| self.layer.trunk_stream.filter(|_| Some(hop) == self.layer.outbound))
-            // TLS first: a Contact without a transport parameter never downgrades a call that
-            // reaches this address over TLS.
-            .or_else(|| [Transport::Tls, Transport::Tcp].into_iter().find(|&t| self.b_tcp.contains(&Peer { addr: hop, transport: t })))
+    /// How this call reaches destinations (see [`BLegs`]).
+    fn b_legs(&self) -> BLegs<'_> {
+        BLegs { layer: &self.layer, token: &self.token, record_id: &self.record_id, b_tcp: &self.b_tcp }
     }
 
     /// Takes one action of the call's transaction table. What needs awaiting is handed back
@@ -1138,16 +1109,9 @@ impl CallTask {
                         Some(h) => h,
                         None => &AllAlive,
                     };
-                    let call = Call::new(
-                        self.call_cfg(),
-                        &self.token,
-                        self.anchor,
-                        std::mem::take(&mut self.new.steps),
-                        id,
-                        view,
-                        Timestamp::now(),
-                        health,
-                    );
+                    let steps = std::mem::take(&mut self.new.steps);
+                    let call =
+                        Call::new(self.call_cfg(), &self.token, self.anchor, steps, id, view, Timestamp::now(), health, &self.b_legs());
                     self.call = Some(call);
                 } else {
                     self.events.push_back(Event::Request { txn: id, request: view });
@@ -1245,13 +1209,9 @@ impl CallTask {
     /// an IP address, else the leg's default (the carrier's address for leg A, the outbound
     /// trunk for leg B). DNS is deliberately not used on the call path.
     fn next_hop(&self, leg: Leg, req: &OutRequest) -> Option<SocketAddr> {
-        let first = req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str());
-        if let Some(hop) = ip_hop(first) {
-            return Some(hop);
-        }
         match leg {
-            Leg::A => Some(self.new.source),
-            Leg::B => self.layer.outbound,
+            Leg::A => Some(ip_hop(first_hop(req)).unwrap_or(self.new.source)),
+            Leg::B => self.b_legs().hop(req),
         }
     }
 
@@ -1286,21 +1246,11 @@ impl CallTask {
                     }
                     return FollowUp::Done;
                 };
-                let mut request = request;
                 if leg == Leg::B && hop.transport.is_reliable() {
                     self.b_tcp.insert(hop);
-                    // The destination's requests in this dialog (BYE, re-INVITE) must come back
-                    // over TCP (TLS) to an address that reaches us, so Via and Contact name that
-                    // transport and our listener of it when there is one, else our own end of the
-                    // connection we open: we keep it open while a call uses it, and requests
-                    // arriving on it reach the call by Call-ID like any other. A far end finds it
-                    // when it looks for an open connection to the Contact's address and port
-                    // before opening one (connection reuse, RFC 3261 18 and RFC 5923; what SIP
-                    // UAs without a listener, e.g. behind NAT, rely on); only a far end that
-                    // always opens a new connection needs our listener (`[sip] tls`, `tcp`).
-                    // Refusing a TLS destination without a listener instead would make every
-                    // such deployment run a TLS server (and certificate) it otherwise has no use
-                    // for, while the common far ends do reuse the connection.
+                    // Via names what the machine's Contact names (see `BLegs`): our listener of
+                    // that transport, else our end of the connection, reserved when the machine
+                    // set the leg up (or now, for an in-dialog request to another address).
                     let ours = match self.layer.stream_port(hop.transport) {
                         Some(port) => Some(port),
                         None => match self.layer.tcp_reserve(hop, &self.token) {
@@ -1316,11 +1266,6 @@ impl CallTask {
                     };
                     if let Some(port) = ours {
                         via.port = Some(port);
-                        if request.contact.is_some() {
-                            let first = request.route.first().unwrap_or(&request.request_uri);
-                            let sips = is_sips(first) || is_sips(&request.request_uri);
-                            request.contact = Some(stream_contact(&via.host, port, hop.transport, sips));
-                        }
                     }
                 }
                 let wire = match request.to_sip(&via) {
@@ -1351,14 +1296,6 @@ impl CallTask {
                 if self.front.is_some() {
                     return FollowUp::Front(Box::new(FrontAction::MachineResponse(response)));
                 }
-            }
-            Action::Respond { leg: Leg::B, txn, mut response } if response.contact.is_some() => {
-                // The machine's B-leg Contact is our UDP one; a destination's re-INVITE over
-                // TCP or TLS must not have its dialog retargeted to it.
-                if let Some(c) = self.servers.get(&txn).and_then(|e| self.b_response_contact(e)) {
-                    response.contact = Some(c);
-                }
-                return self.respond_now(txn, &response);
             }
             Action::Respond { txn, response, .. } => return self.respond_now(txn, &response),
             Action::Media(m) => {
@@ -1563,6 +1500,84 @@ fn store_outcome(o: &veertien_b2bua::Outcome) -> Outcome {
     }
 }
 
+/// How a call reaches destinations, lent by its task to the call machine while it runs (the
+/// machine holds the task's `&mut Call`): the machine asks it how each B-leg is carried
+/// ([`BLegSetup`]) to name that in its Contact, and the task asks it where and how to send
+/// each B-leg request ([`CallTask::route_request`]).
+struct BLegs<'a> {
+    layer: &'a CallLayer,
+    token: &'a str,
+    record_id: &'a str,
+    /// The call's [`CallTask::b_tcp`].
+    b_tcp: &'a std::collections::HashSet<Peer>,
+}
+
+impl BLegs<'_> {
+    /// Next hop of a B-leg request: see [`CallTask::next_hop`].
+    fn hop(&self, req: &OutRequest) -> Option<SocketAddr> {
+        ip_hop(first_hop(req)).or(self.layer.outbound)
+    }
+
+    /// A request towards the destination goes over TLS when its Request-URI or next hop is a
+    /// `sips:` URI (RFC 3261 26.2: never UDP or TCP, whatever else is configured), over TCP
+    /// (TLS) when its next hop says `;transport=tcp` (`tls`), when it goes to the outbound
+    /// trunk and `[trunk] transport` says so, or when this call already reaches that address
+    /// that way (a Contact without a transport parameter from a destination we called over TCP
+    /// or TLS: its connection is reused). `None`: UDP.
+    fn stream(&self, req: &OutRequest, hop: SocketAddr) -> Option<Transport> {
+        if is_sips(&req.request_uri) {
+            return Some(Transport::Tls);
+        }
+        uri_transport(first_hop(req))
+            .or_else(|| self.layer.trunk_stream.filter(|_| Some(hop) == self.layer.outbound))
+            // TLS first: a Contact without a transport parameter never downgrades a call that
+            // reaches this address over TLS.
+            .or_else(|| [Transport::Tls, Transport::Tcp].into_iter().find(|&t| self.b_tcp.contains(&Peer { addr: hop, transport: t })))
+    }
+}
+
+impl BLegSetup for BLegs<'_> {
+    /// The destination's requests in this dialog (BYE, re-INVITE) must come back over TCP
+    /// (TLS) to an address that reaches us, so the machine's Contact (and our Via) name that
+    /// transport and our listener of it when there is one, else our own end of the connection
+    /// we open, reserved here so that its port is known before the INVITE is built: we keep
+    /// it open while a call uses it, and requests arriving on it reach the call by Call-ID
+    /// like any other. A far end finds it when it looks for an open connection to the
+    /// Contact's address and port before opening one (connection reuse, RFC 3261 18 and RFC
+    /// 5923; what SIP UAs without a listener, e.g. behind NAT, rely on); only a far end that
+    /// always opens a new connection needs our listener (`[sip] tls`, `tcp`). Refusing a TLS
+    /// destination without a listener instead would make every such deployment run a TLS
+    /// server (and certificate) it otherwise has no use for, while the common far ends do
+    /// reuse the connection.
+    fn b_leg(&self, invite: &OutRequest) -> Result<LegTransport, String> {
+        // Without a next hop the INVITE fails when it is sent ("no outbound trunk").
+        let Some(hop) = self.hop(invite) else { return Ok(LegTransport::Udp) };
+        let Some(transport) = self.stream(invite, hop) else { return Ok(LegTransport::Udp) };
+        let port = match self.layer.stream_port(transport) {
+            Some(port) => port,
+            None => match self.layer.tcp_reserve(Peer { addr: hop, transport }, self.token) {
+                Ok(Some(local)) => local.port(),
+                // A connection opened to us (a carrier's): no end of ours on record to name.
+                Ok(None) => return Ok(LegTransport::Udp),
+                Err(reason) => {
+                    tracing::info!(call = %self.record_id, to = %hop, %reason, "request not sent");
+                    return Err(reason);
+                }
+            },
+        };
+        let us = SocketAddr::new(self.layer.advertised.ip(), port);
+        Ok(match transport {
+            Transport::Tls => LegTransport::Tls(us),
+            _ => LegTransport::Tcp(us),
+        })
+    }
+}
+
+/// The first Route of a request we send, else its Request-URI: where it goes next.
+fn first_hop(req: &OutRequest) -> &str {
+    req.route.first().map(String::as_str).unwrap_or(req.request_uri.as_str())
+}
+
 /// The Refer-To of a REFER: the URI a 302 would carry for this destination.
 fn contact_for(layer: &CallLayer, destination: &str) -> String {
     crate::engine::contact_uri(&layer.sip_cfg, destination)
@@ -1613,19 +1628,9 @@ fn bound_socket(to: SocketAddr) -> std::io::Result<(tokio::net::TcpSocket, Socke
     Ok((socket, local))
 }
 
-/// Our Contact for a dialog whose leg runs over a TCP or TLS connection, at `host:port`: a
-/// `sips:` URI where the dialog asks for one (RFC 3261 8.1.1.8 and 12.1.1: its Request-URI or
-/// first Route is `sips:`), else the transport parameter, so the far end keeps to it.
-fn stream_contact(host: &str, port: u16, transport: Transport, sips: bool) -> String {
-    match transport {
-        Transport::Tls if sips => format!("sips:veertien@{host}:{port}"),
-        Transport::Tls => format!("sip:veertien@{host}:{port};transport=tls"),
-        _ => format!("sip:veertien@{host}:{port};transport=tcp"),
-    }
-}
-
 /// Whether a SIP URI (optionally in `<...>`) is a `sips:` URI. [`uri_transport`] asks this too,
-/// so that what counts as `sips:` is decided in one place for the transport and our Contact.
+/// so that what counts as `sips:` is decided in one place for the transport (the call machine
+/// reads the same prefix of the INVITE for its Contact, RFC 3261 8.1.1.8).
 fn is_sips(uri: &str) -> bool {
     bare_uri(uri).get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }

@@ -150,6 +150,13 @@ pub struct H {
     pub gone: BTreeSet<RequestId>,
     /// When each request (not ACK) was sent, for the transaction layer's 64*T1 limit.
     pub sent_at: BTreeMap<RequestId, Duration>,
+    /// How the driver carries a B-leg, by its INVITE's Request-URI; UDP for any other.
+    pub legs: BTreeMap<String, Result<LegTransport, String>>,
+}
+
+/// The setup a driver with `legs` answers (see [`H::legs`]).
+fn setup(legs: &BTreeMap<String, Result<LegTransport, String>>) -> impl Fn(&OutRequest) -> Result<LegTransport, String> + '_ {
+    |invite: &OutRequest| legs.get(&invite.request_uri).cloned().unwrap_or(Ok(LegTransport::Udp))
 }
 
 impl H {
@@ -158,9 +165,20 @@ impl H {
     }
 
     pub fn start_with(cfg: CallConfig, route: Vec<RouteStep>, invite: InRequest, dead: BTreeSet<String>) -> (H, Vec<Action>) {
+        Self::start_carried(cfg, route, invite, dead, BTreeMap::new())
+    }
+
+    /// A call whose B-legs to the Request-URIs in `legs` are carried as given there.
+    pub fn start_carried(
+        cfg: CallConfig,
+        route: Vec<RouteStep>,
+        invite: InRequest,
+        dead: BTreeSet<String>,
+        legs: BTreeMap<String, Result<LegTransport, String>>,
+    ) -> (H, Vec<Action>) {
         let health = |d: &str| !dead.contains(d);
-        let call = Call::new(cfg, TOKEN, anchor(), route, ServerTxn(1), invite, t0(), &health);
-        let mut h = H { call, clock: Duration::ZERO, dead: dead.clone(), log: vec![], timers: BTreeMap::new(), outstanding: BTreeMap::new(), finished: 0, gone: BTreeSet::new(), sent_at: BTreeMap::new() };
+        let call = Call::new(cfg, TOKEN, anchor(), route, ServerTxn(1), invite, t0(), &health, &setup(&legs));
+        let mut h = H { call, clock: Duration::ZERO, dead: dead.clone(), log: vec![], timers: BTreeMap::new(), outstanding: BTreeMap::new(), finished: 0, gone: BTreeSet::new(), sent_at: BTreeMap::new(), legs };
         let new = h.collect();
         (h, new)
     }
@@ -212,7 +230,7 @@ impl H {
         let dead = self.dead.clone();
         let health = move |d: &str| !dead.contains(d);
         let now = self.now();
-        self.call.handle(e, now, &health);
+        self.call.handle(e, now, &health, &setup(&self.legs));
         self.collect()
     }
 

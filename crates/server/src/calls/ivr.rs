@@ -1020,7 +1020,8 @@ impl CallTask {
             Some(h) => h,
             None => &AllAlive,
         };
-        let call = Call::new(self.call_cfg(), &self.token, self.anchor, usable, PRE_ANSWERED, invite, jiff::Timestamp::now(), health);
+        let call =
+            Call::new(self.call_cfg(), &self.token, self.anchor, usable, PRE_ANSWERED, invite, jiff::Timestamp::now(), health, &self.b_legs());
         self.call = Some(call);
     }
 
