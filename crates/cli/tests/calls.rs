@@ -26,7 +26,7 @@ fn sample(now_ms: i64) -> Vec<CallRecord> {
     answered.outcome = Some(Outcome::Answered);
     answered.sip_status = Some(200);
     answered.post_dial_delay_ms = Some(100);
-    answered.route_steps = serde_json::json!([{"label": "primary", "result": "no_answer"}, {"label": "overflow", "result": "answered"}]);
+    answered.route_steps = serde_json::json!([{"label": "primary", "result": "no_answer"}, {"label": "overflow", "result": "answered"}]).into();
 
     let mut redirected = CallRecord::received("n1-2", "sip-2", "n1", "0201234567", "sip:14020@127.0.0.1", now_ms - 20_000);
     redirected.normalised = Some("14020".into());

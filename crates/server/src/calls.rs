@@ -1414,7 +1414,7 @@ impl CallTask {
         // Post-dial delay: INVITE received → the caller hears ringing (or the final answer).
         let first = s.ringing_at.or(s.answered_at).unwrap_or(s.ended_at);
         rec.post_dial_delay_ms = Some(ms(first) - n.received_ms);
-        rec.route_steps = attempts_json(s);
+        rec.route_steps = attempts_json(s).into();
         if w.try_submit(rec).is_err() {
             tracing::warn!(call = %self.record_id, "call record queue full; record counted as dropped");
         }

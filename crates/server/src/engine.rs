@@ -543,7 +543,7 @@ impl Engine {
             // Post-dial delay as the caller's network sees it: INVITE in → final answer out.
             rec.post_dial_delay_ms = Some(ended_ms - received_ms);
             if let Decision::Forward { route, .. } = &decision {
-                rec.route_steps = serde_json::to_value(route).unwrap_or_default();
+                rec.route_steps = veertien_store::RawJson::of(route);
             }
             if w.try_submit(rec).is_err() {
                 self.metrics.records_dropped.fetch_add(1, Ordering::Relaxed);
@@ -685,7 +685,7 @@ pub(crate) fn fill_decision(rec: &mut CallRecord, decision: &Decision) {
     rec.normalised = normalised;
     rec.area_code = area_code;
     rec.decision_kind = decision.kind().to_string();
-    rec.decision = serde_json::to_value(decision).unwrap_or(serde_json::Value::Null);
+    rec.decision = veertien_store::RawJson::of(decision);
     rec.municipality_cbs = decision.municipality().map(|m| m.cbs.clone());
 }
 

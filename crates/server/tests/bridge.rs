@@ -46,6 +46,7 @@ async fn bridge_server(cbs: &str, primary: &str, overflow: Option<(&str, u16)>, 
 
 fn steps(rec: &CallRecord) -> Vec<(String, String)> {
     rec.route_steps
+        .value()
         .as_array()
         .unwrap()
         .iter()
@@ -151,7 +152,8 @@ fn passed_on_the_refused_connection(b: &Bridged) {
     at_the_overflow(b);
     // Passed because the connection was refused, not by the no-response timer (which the
     // "dead destination" case shows says "no response within …").
-    let detail = b.record.route_steps[0]["detail"].as_str().unwrap_or_default();
+    let steps = b.record.route_steps.value();
+    let detail = steps[0]["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("TCP connection to the destination failed") && detail.contains("refused"), "{:?}", b.record);
 }
 
@@ -247,7 +249,7 @@ async fn busy_route_ends_in_the_spoken_message_then_bye() {
     assert_eq!(r.sip_status, Some(200), "{r:?}");
     assert_eq!(r.delivery, Some(Delivery::Bridge), "{r:?}");
     assert_eq!(steps(r), vec![("primary".into(), "busy".into()), ("announcement".into(), "played".into())]);
-    let message = &r.route_steps[1]["messages"][0];
+    let message = &r.route_steps.value()[1]["messages"][0];
     assert_eq!((message["prompt"].as_str(), message["complete"].as_bool()), (Some("unreachable"), Some(true)), "{r:?}");
 }
 

@@ -399,7 +399,7 @@ async fn bridged_call_from_a_tls_carrier_hung_up_by_the_municipality() {
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
     assert_eq!(recs[0].delivery, Some(Delivery::Bridge), "{:?}", recs[0]);
-    assert_eq!(recs[0].route_steps[0]["result"], "answered", "{:?}", recs[0]);
+    assert_eq!(recs[0].route_steps.value()[0]["result"], "answered", "{:?}", recs[0]);
 }
 
 /// An IVR call over TLS: 140113 is a shared area code, so the IVR answers on the caller's TLS
@@ -661,8 +661,9 @@ async fn tcp_and_tls_destinations_on_one_address_each_get_their_own_connection()
     assert_eq!(layer.metrics.tcp_dials.load(std::sync::atomic::Ordering::Relaxed), 2, "one connection per transport");
     let recs = records(ts).await;
     assert_eq!(recs.len(), 1, "{recs:?}");
+    let route = recs[0].route_steps.value();
     let steps: Vec<(&str, &str)> =
-        recs[0].route_steps.as_array().unwrap().iter().map(|s| (s["label"].as_str().unwrap_or("?"), s["result"].as_str().unwrap_or("?"))).collect();
+        route.as_array().unwrap().iter().map(|s| (s["label"].as_str().unwrap_or("?"), s["result"].as_str().unwrap_or("?"))).collect();
     assert_eq!(steps, [("primary", "busy"), ("overflow", "answered")], "{:?}", recs[0]);
     assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
 }
@@ -695,7 +696,7 @@ async fn a_destination_with_an_untrusted_certificate_is_not_called() {
     let recs = records(ts).await;
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].outcome, Some(Outcome::Unreachable), "{:?}", recs[0]);
-    let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
+    let detail = recs[0].route_steps.value()[0]["detail"].as_str().unwrap_or_default().to_owned();
     assert!(detail.contains("TLS handshake with the destination failed") && detail.contains("certificate"), "{:?}", recs[0]);
 }
 
@@ -722,7 +723,7 @@ async fn a_refused_tls_destination_is_reported_as_tls() {
     assert_eq!(r.status(), 480, "{r:?}");
     let recs = records(ts).await;
     assert_eq!(recs.len(), 1, "{recs:?}");
-    let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
+    let detail = recs[0].route_steps.value()[0]["detail"].as_str().unwrap_or_default().to_owned();
     assert!(detail.starts_with("TLS connection to the destination failed"), "{detail}");
     assert!(!detail.contains("TCP"), "{detail}");
 }
@@ -882,7 +883,7 @@ async fn a_certificate_naming_a_dns_name_is_verified_against_tls_server_name() {
             assert_ne!(code, 0, "a certificate not naming {configured} must not be accepted:\n{log}");
             assert!(seen.expect_err("no request reached the destination").contains("handshake"));
             assert_eq!(recs[0].outcome, Some(Outcome::Unreachable), "{:?}", recs[0]);
-            let detail = recs[0].route_steps[0]["detail"].as_str().unwrap_or_default().to_owned();
+            let detail = recs[0].route_steps.value()[0]["detail"].as_str().unwrap_or_default().to_owned();
             assert!(detail.contains("TLS handshake with the destination failed") && detail.contains("certificate"), "{detail}");
         }
     }

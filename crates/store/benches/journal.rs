@@ -29,7 +29,7 @@ fn redirect(i: usize) -> CallRecord {
     r.area_code = Some("020".into());
     r.decision_kind = "forward".into();
     r.decision = serde_json::json!({"kind": "forward", "cbs": "GM0363", "destination": "+31202550000",
-        "destination_configured": true, "via": "direct", "route": [{"step": "primary", "destination": "+31202550000"}]});
+        "destination_configured": true, "via": "direct", "route": [{"step": "primary", "destination": "+31202550000"}]}).into();
     r.municipality_cbs = Some("GM0363".into());
     r.destination = Some("sip:+31202550000@127.0.0.1;user=phone".into());
     r.delivery = Some(Delivery::Redirect);
@@ -38,7 +38,7 @@ fn redirect(i: usize) -> CallRecord {
     r.outcome = Some(Outcome::Redirected);
     r.sip_status = Some(302);
     r.post_dial_delay_ms = Some(1);
-    r.route_steps = serde_json::json!([{"step": "primary", "destination": "+31202550000"}]);
+    r.route_steps = serde_json::json!([{"step": "primary", "destination": "+31202550000"}]).into();
     r
 }
 

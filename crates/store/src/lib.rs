@@ -35,7 +35,7 @@ pub use incidents::{
 };
 pub use query::{CallFilter, PeriodStats, Percentiles, Stats, StatsQuery};
 pub use record::{
-    CallRecord, Delivery, IVR_KEY_CORRECTIONS, IVR_KEY_RECOGNISED_FIRST_TIME, Outcome,
+    CallRecord, Delivery, IVR_KEY_CORRECTIONS, IVR_KEY_RECOGNISED_FIRST_TIME, Outcome, RawJson,
     local_day_start_ms,
 };
 pub use report::{Report, RoutingFigures};

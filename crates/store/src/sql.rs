@@ -174,7 +174,7 @@ pub(crate) fn call_args(r: &CallRecord) -> Vec<Arg> {
         Arg::OptText(r.normalised.clone()),
         Arg::OptText(r.area_code.clone()),
         Arg::Text(r.decision_kind.clone()),
-        Arg::Text(r.decision.to_string()),
+        Arg::Text(r.decision.as_str().to_owned()),
         Arg::OptText(r.municipality_cbs.clone()),
         Arg::OptText(r.destination.clone()),
         Arg::OptText(r.delivery.map(|d| d.as_str().to_string())),
@@ -187,7 +187,7 @@ pub(crate) fn call_args(r: &CallRecord) -> Vec<Arg> {
         Arg::OptText(r.reject_reason.clone()),
         Arg::OptI64(r.sip_status.map(i64::from)),
         Arg::OptI64(r.post_dial_delay_ms),
-        Arg::Text(r.route_steps.to_string()),
+        Arg::Text(r.route_steps.as_str().to_owned()),
         Arg::OptText(r.ivr.as_ref().map(|v| v.to_string())),
         Arg::Text(slot.day),
         Arg::I64(slot.hour_of_week),
@@ -230,6 +230,11 @@ fn json(call_id: &str, col: &str, s: &str) -> Result<serde_json::Value, crate::S
         .map_err(|e| crate::StoreError::Corrupt(format!("call {call_id}: column {col}: {e}")))
 }
 
+fn raw_json(call_id: &str, col: &str, s: String) -> Result<crate::RawJson, crate::StoreError> {
+    crate::RawJson::from_text(s)
+        .map_err(|e| crate::StoreError::Corrupt(format!("call {call_id}: column {col}: {e}")))
+}
+
 impl TryFrom<CallRow> for CallRecord {
     type Error = crate::StoreError;
     fn try_from(r: CallRow) -> Result<Self, Self::Error> {
@@ -238,8 +243,8 @@ impl TryFrom<CallRow> for CallRecord {
             crate::StoreError::Corrupt(format!("call {id}: column {col}: unknown value '{v}'"))
         };
         Ok(CallRecord {
-            decision: json(&r.call_id, "decision", &r.decision)?,
-            route_steps: json(&r.call_id, "route_steps", &r.route_steps)?,
+            decision: raw_json(&r.call_id, "decision", r.decision)?,
+            route_steps: raw_json(&r.call_id, "route_steps", r.route_steps)?,
             ivr: r.ivr.as_deref().map(|s| json(&r.call_id, "ivr", s)).transpose()?,
             delivery: match r.delivery.as_deref() {
                 None => None,

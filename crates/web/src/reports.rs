@@ -946,7 +946,7 @@ fn call_page_body(ui: Ui, scope: &Scope, c: &CallRecord) -> Markup {
             None => "—".into(),
         }
     };
-    let steps: Vec<serde_json::Value> = c.route_steps.as_array().cloned().unwrap_or_default();
+    let steps: Vec<serde_json::Value> = c.route_steps.value().as_array().cloned().unwrap_or_default();
     html! {
         p.subnav {
             a href={(scope.base()) "/calls"} { (ui.t("Alle gesprekken", "All calls")) } " · "

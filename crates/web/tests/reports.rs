@@ -49,7 +49,7 @@ fn bridged(id: &str, received: i64, cbs: &str, select_ms: i64, answer_after: Opt
     r.sip_status = Some(200);
     r.ended_ms = Some(received + select_ms + 60_000);
     r.post_dial_delay_ms = Some(select_ms + 150);
-    r.route_steps = json!([{"step": "primary", "destination": "+31113249999", "result": "answered"}]);
+    r.route_steps = json!([{"step": "primary", "destination": "+31113249999", "result": "answered"}]).into();
     r.ivr = Some(json!({
         "area_code": "0113", "lang": "nl", "speech": true, "caller_in_area": true,
         "recognised_first_time": !corrected, "corrections": if corrected { 1 } else { 0 },

@@ -1416,27 +1416,27 @@ impl CallTask {
         };
         rec.outcome = Some(outcome);
         if let Some(s) = &f.summary {
-            rec.route_steps = super::attempts_json(s);
+            rec.route_steps = super::attempts_json(s).into();
         }
         if let Some(step) = &f.refer_step {
-            let mut steps = rec.route_steps.as_array().cloned().unwrap_or_default();
+            let mut steps = rec.route_steps.value().as_array().cloned().unwrap_or_default();
             let mut step = step.clone();
             if let Some(Final::Referred { confirmed }) = &f.final_ {
                 // false: the caller left after accepting, before a NOTIFY said "answered".
                 step["confirmed"] = serde_json::Value::Bool(*confirmed);
             }
             steps.insert(0, step);
-            rec.route_steps = serde_json::Value::Array(steps);
+            rec.route_steps = serde_json::Value::Array(steps).into();
         }
         rec.ivr = f.log.as_ref().map(|log| ivr_json(log, f.outcome.as_ref(), f.stats.as_ref(), &f.messages));
         if rec.ivr.is_none() && !f.messages.is_empty() {
             // A notice without a dialogue: not an IVR choice, but the record says what was said.
-            let mut steps = rec.route_steps.as_array().cloned().unwrap_or_default();
+            let mut steps = rec.route_steps.value().as_array().cloned().unwrap_or_default();
             let step = serde_json::json!({ "label": "announcement", "result": "played", "messages": f.messages });
             // A message before the route comes first; one the route ended in comes last.
             let at = if f.took_over { steps.len() } else { 0 };
             steps.insert(at, step);
-            rec.route_steps = serde_json::Value::Array(steps);
+            rec.route_steps = serde_json::Value::Array(steps).into();
         }
         f.ctx.choices.finished(&rec, f.outcome.as_ref());
         if w.try_submit(rec).is_err() {

@@ -66,7 +66,7 @@ pub fn record(rng: &mut StdRng, id: u64, m: &Muni, received: i64) -> CallRecord 
     r.decision_kind = "forward".into();
     r.municipality_cbs = Some(m.cbs.clone());
     r.destination = Some(format!("+31{}1234567", &m.area_code[1..]));
-    r.decision = json!({"kind": "forward", "cbs": m.cbs, "destination": r.destination});
+    r.decision = json!({"kind": "forward", "cbs": m.cbs, "destination": r.destination}).into();
     let mut t = received;
     if m.shared {
         // Shared area code: the IVR asks for the municipality.
@@ -105,7 +105,7 @@ pub fn record(rng: &mut StdRng, id: u64, m: &Muni, received: i64) -> CallRecord 
         r.answered_ms = answer;
         r.sip_status = Some(if o == Outcome::Answered { 200 } else { 480 });
         r.ended_ms = Some(answer.unwrap_or(ring) + rng.random_range(10_000..300_000));
-        r.route_steps = json!([{"step": "primary", "result": o.as_str()}]);
+        r.route_steps = json!([{"step": "primary", "result": o.as_str()}]).into();
     }
     r
 }

@@ -16,7 +16,7 @@ pub fn call(id: &str, received_ms: i64) -> CallRecord {
     r.normalised = Some("140113".into());
     r.area_code = Some("0113".into());
     r.decision_kind = "forward".into();
-    r.decision = json!({"kind": "forward", "cbs": "GM0664", "via": "ivr"});
+    r.decision = json!({"kind": "forward", "cbs": "GM0664", "via": "ivr"}).into();
     r.municipality_cbs = Some("GM0664".into());
     r.destination = Some("+31113249249".into());
     r.delivery = Some(Delivery::Bridge);
@@ -27,7 +27,7 @@ pub fn call(id: &str, received_ms: i64) -> CallRecord {
     r.outcome = Some(Outcome::Answered);
     r.sip_status = Some(200);
     r.post_dial_delay_ms = Some(120);
-    r.route_steps = json!([{"step": "primary", "destination": "+31113249249", "result": "answered"}]);
+    r.route_steps = json!([{"step": "primary", "destination": "+31113249249", "result": "answered"}]).into();
     r.ivr = Some(json!({"heard": "goes", "scores": [{"cbs": "GM0664", "score": 0.93}],
         "recognised_first_time": true, "corrections": 0}));
     r
@@ -38,7 +38,7 @@ pub fn redirect(id: &str, received_ms: i64, cbs: &str, caller: &str) -> CallReco
     r.normalised = Some("14020".into());
     r.area_code = Some("020".into());
     r.decision_kind = "forward".into();
-    r.decision = json!({"kind": "forward", "cbs": cbs});
+    r.decision = json!({"kind": "forward", "cbs": cbs}).into();
     r.municipality_cbs = Some(cbs.into());
     r.destination = Some("+31201234567".into());
     r.delivery = Some(Delivery::Redirect);
