@@ -132,6 +132,20 @@ async fn health_reports_a_moved_database() {
     std::fs::rename(&away, &dir).unwrap();
 }
 
+/// Random delivery, timings, post-dial delay and IVR use, so the rollups see every branch.
+fn vary_delivery(r: &mut CallRecord, rng: &mut rand::rngs::StdRng, t: i64) {
+    use rand::Rng;
+    r.delivery = Some(if rng.random_bool(0.5) { Delivery::Bridge } else { Delivery::Redirect });
+    r.ringing_ms = rng.random_bool(0.7).then(|| t + rng.random_range(0..5_000));
+    r.answered_ms = rng.random_bool(0.6).then(|| t + rng.random_range(0..60_000));
+    r.post_dial_delay_ms = rng.random_bool(0.9).then(|| rng.random_range(0..20_000));
+    r.ivr = match rng.random_range(0..3) {
+        0 => None,
+        1 => Some(serde_json::json!({"digits": "2"})),
+        _ => Some(serde_json::json!({"recognised_first_time": rng.random_bool(0.8), "corrections": rng.random_range(0..3)})),
+    };
+}
+
 /// All four rollup tables equal a recount of `calls` with the backfill statements of
 /// migrations 0003 and 0004, after batches that insert new calls (folded per batch by the
 /// writer), write calls again in a later batch (the update triggers), and hold the same call
@@ -148,15 +162,7 @@ async fn rollup_tables_equal_a_recount_after_batches_with_repeats() {
         let mut r = common::call(&format!("c{i}"), t);
         r.municipality_cbs = munis[rng.random_range(0..munis.len())].map(String::from);
         r.outcome = Some(Outcome::ALL[rng.random_range(0..Outcome::ALL.len())]);
-        r.delivery = Some(if rng.random_bool(0.5) { Delivery::Bridge } else { Delivery::Redirect });
-        r.ringing_ms = rng.random_bool(0.6).then(|| t + rng.random_range(0..5_000));
-        r.answered_ms = rng.random_bool(0.5).then(|| t + rng.random_range(0..60_000));
-        r.post_dial_delay_ms = rng.random_bool(0.8).then(|| rng.random_range(0..20_000));
-        r.ivr = match rng.random_range(0..3) {
-            0 => None,
-            1 => Some(serde_json::json!({"digits": "2"})),
-            _ => Some(serde_json::json!({"recognised_first_time": rng.random_bool(0.8), "corrections": rng.random_range(0..3)})),
-        };
+        vary_delivery(&mut r, rng, t);
         r
     };
     let early = |r: &CallRecord| {
@@ -247,15 +253,7 @@ async fn rollups_agree_with_a_raw_scan() {
         let mut r = common::call(&format!("r{i}"), t);
         r.municipality_cbs = if rng.random_bool(0.05) { None } else { Some(munis[i % 3].into()) };
         r.outcome = Some(outcomes[rng.random_range(0..outcomes.len())]);
-        r.delivery = Some(if rng.random_bool(0.5) { Delivery::Bridge } else { Delivery::Redirect });
-        r.ringing_ms = rng.random_bool(0.7).then(|| t + rng.random_range(0..5_000));
-        r.answered_ms = rng.random_bool(0.6).then(|| t + rng.random_range(0..60_000));
-        r.post_dial_delay_ms = rng.random_bool(0.9).then(|| rng.random_range(0..20_000));
-        r.ivr = match rng.random_range(0..3) {
-            0 => None,
-            1 => Some(serde_json::json!({"digits": "2"})),
-            _ => Some(serde_json::json!({"recognised_first_time": rng.random_bool(0.8), "corrections": rng.random_range(0..3)})),
-        };
+        vary_delivery(&mut r, &mut rng, t);
         if rng.random_bool(0.3) {
             // submitted early (in progress), later replaced by the final record
             let mut early = r.clone();
