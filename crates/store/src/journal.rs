@@ -195,13 +195,12 @@ impl Journal {
             return None;
         }
         line.push(b'\n');
+        let written = self.write_once(&seg, line);
         // Keep the buffer small after an outsized record (an IVR call's long dialogue log).
         if line.capacity() > 64 * 1024 {
-            let written = self.write_once(&seg, line);
             *line = Vec::with_capacity(2048);
-            return written;
         }
-        self.write_once(&seg, line)
+        written
     }
 
     fn write_once(&self, seg: &Arc<Segment>, line: &[u8]) -> Option<Hold> {

@@ -90,7 +90,7 @@ async fn write_records(
 ) -> Result<(), StoreError> {
     let mut tx = conn.begin().await?;
     for (upsert, rows) in upserts.plan(records) {
-        bind_args!(sqlx::query(upsert), sql::CallUpserts::args(rows)).execute(&mut *tx).await?;
+        bind_args!(sqlx::query(upsert), sql::CallUpserts::args(&rows)).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())

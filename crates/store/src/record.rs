@@ -197,7 +197,7 @@ impl RawJson {
     }
 
     pub fn null() -> RawJson {
-        RawJson::from_text("null".into()).expect("null is JSON")
+        RawJson(serde_json::value::RawValue::NULL.to_owned())
     }
 
     pub fn empty_array() -> RawJson {

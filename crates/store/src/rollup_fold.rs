@@ -3,22 +3,23 @@
 //!
 //! Until migration 0009 an `AFTER INSERT` trigger added every new call to the four rollup
 //! tables: two scopes (municipality, national) × four upserts, eight B-tree upserts per call,
-//! about a quarter of a record's CPU (docs/PERFORMANCE-store.md). Now the writer inserts the
-//! batch and then runs these statements over the rows it just inserted: the rows with a rowid
-//! above the table's largest rowid before the batch (SQLite gives a new row a rowid above every
-//! existing one; nothing here sets rowids). Grouped, a batch of a few hundred calls costs one
-//! upsert per (scope, day, …) group. The formulas are the backfill statements of 0003 and 0004,
-//! which the triggers of those migrations match expression for expression.
+//! at most a quarter of a record's CPU (measured by dropping them, docs/PERFORMANCE-store.md).
+//! Now the writer inserts the batch and then runs these statements over the rows it just
+//! inserted: the rows with a rowid above the table's largest rowid before the batch (SQLite
+//! gives a new row a rowid above every existing one; nothing here sets rowids). Grouped, a
+//! batch costs one upsert per (scope, day, …) group.
 //!
-//! **Invariant: a batch holds each call at most once** (the writer keeps a call's last state,
-//! [`latest_per_call`]). A row inserted and then updated in the same transaction would reach
-//! the rollups twice: the `AFTER UPDATE` trigger (still there for calls written again in a
-//! later batch: it subtracts the old row and adds the new one) would subtract a row these
-//! statements never added, and these would add its final state.
-
-use std::collections::HashMap;
-
-use crate::CallRecord;
+//! The formulas repeat the backfill statements of 0003 and 0004 (which the update triggers
+//! match expression for expression) with the rowid bound added. They are written out rather
+//! than cut from the migration files because an applied migration never changes while this
+//! code may; `tests/sqlite.rs::rollup_tables_equal_a_recount_after_batches_with_repeats`
+//! holds the two to the same result.
+//!
+//! **Invariant: a batch writes each call at most once**, in its last state
+//! ([`crate::sql::CallUpserts::plan`]). A row inserted and then updated in the same
+//! transaction would reach the rollups twice: the `AFTER UPDATE` trigger (still there for
+//! calls written again in a later batch: it subtracts the old row and adds the new one) would
+//! subtract a row these statements never added, and these would add its final state.
 
 /// The largest rowid before the batch; read inside the batch's write transaction.
 pub(crate) const WATERMARK: &str = "SELECT COALESCE(MAX(rowid), 0) FROM calls";
@@ -77,39 +78,3 @@ pub(crate) const FOLDS: [&str; 4] = [
     GROUP BY 1, 2, 3, 4
     ON CONFLICT (scope, local_day, via_ivr, bucket_ms) DO UPDATE SET n = n + excluded.n",
 ];
-
-/// Each call's last state in the batch, in the order of those last states. The upsert
-/// replaces every column, so writing a call's earlier states first changes nothing but the
-/// rollups (see the invariant above).
-pub(crate) fn latest_per_call<'r, 'a>(records: &'r [&'a CallRecord]) -> std::borrow::Cow<'r, [&'a CallRecord]> {
-    let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        last.insert(r.call_id.as_str(), i);
-    }
-    if last.len() == records.len() {
-        return std::borrow::Cow::Borrowed(records);
-    }
-    std::borrow::Cow::Owned(
-        records.iter().enumerate().filter(|(i, r)| last[r.call_id.as_str()] == *i).map(|(_, r)| *r).collect(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(id: &str, caller: &str) -> CallRecord {
-        CallRecord::received(id, "sip", "n", caller, "14020", 0)
-    }
-
-    #[test]
-    fn a_call_twice_in_a_batch_keeps_its_last_state_in_order() {
-        let (a1, b, a2, c) = (rec("a", "1"), rec("b", "2"), rec("a", "3"), rec("c", "4"));
-        let batch = [&a1, &b, &a2, &c];
-        let kept: Vec<(&str, &str)> =
-            latest_per_call(&batch).iter().map(|r| (r.call_id.as_str(), r.caller.as_str())).collect();
-        assert_eq!(kept, [("b", "2"), ("a", "3"), ("c", "4")]);
-        let distinct = [&a1, &b, &c];
-        assert!(matches!(latest_per_call(&distinct), std::borrow::Cow::Borrowed(_)));
-    }
-}

@@ -2,6 +2,8 @@
 //! SQLite and PostgreSQL; only the placeholder syntax differs (`?` vs `$n`), so each
 //! statement is built through [`Sql`], which numbers placeholders for the target engine.
 
+use std::collections::HashMap;
+
 use crate::query::{CallFilter, StatsQuery};
 use crate::record::{CallRecord, local_slot};
 use crate::settings::AuditFilter;
@@ -136,22 +138,20 @@ impl CallUpserts {
         CallUpserts { by_rows: Self::ROWS.iter().map(|&n| (n, upsert_calls_sql(dialect, n))).collect() }
     }
 
-    /// Consecutive slices of `records`, each with the statement that writes it, in order. A
-    /// batch holding the same call twice goes one record per statement: PostgreSQL refuses
-    /// to update a row twice in one statement, and the later state must win.
-    pub(crate) fn plan<'r, 'a>(&self, records: &'r [&'a CallRecord]) -> Vec<(&str, &'r [&'a CallRecord])> {
-        let mut seen = std::collections::HashSet::with_capacity(records.len());
-        let repeated = !records.iter().all(|r| seen.insert(r.call_id.as_str()));
+    /// The statements that write `records`, each with its consecutive run of records, in
+    /// order. A call the batch holds more than once is written once, in its last state: the
+    /// upsert replaces every column, so its earlier states change nothing in `calls`, while
+    /// writing them would make PostgreSQL refuse the statement (a row updated twice) and make
+    /// SQLite's update trigger subtract from the rollups a row they never counted
+    /// (`rollup_fold`).
+    pub(crate) fn plan<'a>(&self, records: &[&'a CallRecord]) -> Vec<(&str, Vec<&'a CallRecord>)> {
+        let records = latest_per_call(records);
         let mut out = Vec::new();
-        let mut rest = records;
+        let mut rest = &records[..];
         while !rest.is_empty() {
-            let (n, sql) = self
-                .by_rows
-                .iter()
-                .find(|(n, _)| *n <= rest.len() && (!repeated || *n == 1))
-                .expect("a 1-row statement exists");
+            let (n, sql) = self.by_rows.iter().find(|(n, _)| *n <= rest.len()).expect("a 1-row statement exists");
             let (head, tail) = rest.split_at(*n);
-            out.push((sql.as_str(), head));
+            out.push((sql.as_str(), head.to_vec()));
             rest = tail;
         }
         out
@@ -195,6 +195,18 @@ pub(crate) fn call_args(r: &CallRecord) -> Vec<Arg> {
         Arg::OptI64(r.ivr_first_time().map(i64::from)),
         Arg::I64(r.ivr_corrections()),
     ]
+}
+
+/// Each call's last state in `records`, in the order of those last states.
+fn latest_per_call<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        last.insert(r.call_id.as_str(), i);
+    }
+    if last.len() == records.len() {
+        return records.to_vec();
+    }
+    records.iter().enumerate().filter(|(i, r)| last[r.call_id.as_str()] == *i).map(|(_, r)| *r).collect()
 }
 
 /// Raw row of `calls` as read back; both engines decode into it.
@@ -559,7 +571,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_is_written_in_few_statements_unless_a_call_repeats() {
+    fn a_batch_is_written_in_few_statements_each_call_once_in_its_last_state() {
         let recs: Vec<CallRecord> = (0..85)
             .map(|i| CallRecord::received(format!("c{i}"), format!("s{i}"), "n", "0612345678", "140111", 1_700_000_000_000))
             .collect();
@@ -569,9 +581,20 @@ mod tests {
         assert_eq!(plan.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(), vec![64, 16, 4, 1]);
         let order: Vec<&str> = plan.iter().flat_map(|(_, r)| r.iter().map(|c| c.call_id.as_str())).collect();
         assert_eq!(order, recs.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>());
+        // c2 twice: written once, where its last state stood.
+        let mut later = recs[2].clone();
+        later.caller = "0201234567".into();
         let mut again = refs[..5].to_vec();
-        again.push(refs[2]);
-        assert!(u.plan(&again).iter().all(|(_, r)| r.len() == 1));
+        again.push(&later);
+        let kept: Vec<(&str, &str)> = u
+            .plan(&again)
+            .iter()
+            .flat_map(|(_, r)| r.iter().map(|c| (c.call_id.as_str(), c.caller.as_str())))
+            .collect();
+        assert_eq!(
+            kept,
+            [("c0", "0612345678"), ("c1", "0612345678"), ("c3", "0612345678"), ("c4", "0612345678"), ("c2", "0201234567")]
+        );
         assert_eq!(CallUpserts::args(&refs[..4]).count(), 4 * CALL_COLUMNS.len());
     }
 

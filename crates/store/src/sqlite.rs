@@ -137,14 +137,13 @@ pub(crate) async fn write_records(
     upserts: &sql::CallUpserts,
     records: &[&CallRecord],
 ) -> Result<(), StoreError> {
-    let records = crate::rollup_fold::latest_per_call(records);
     // IMMEDIATE: the watermark is read under the write lock, so no other writer's rows land
     // between it and our inserts (a deferred read would instead fail to upgrade to a write
     // with SQLITE_BUSY_SNAPSHOT when another writer committed, and the batch be retried).
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let watermark: i64 = sqlx::query_scalar(crate::rollup_fold::WATERMARK).fetch_one(&mut *tx).await?;
-    for (upsert, rows) in upserts.plan(&records) {
-        bind_args!(sqlx::query(upsert), sql::CallUpserts::args(rows)).execute(&mut *tx).await?;
+    for (upsert, rows) in upserts.plan(records) {
+        bind_args!(sqlx::query(upsert), sql::CallUpserts::args(&rows)).execute(&mut *tx).await?;
     }
     for fold in crate::rollup_fold::FOLDS {
         sqlx::query(fold).bind(watermark).execute(&mut *tx).await?;
