@@ -8,6 +8,7 @@ use bytes::Bytes;
 use jiff::Timestamp;
 use std::collections::VecDeque;
 use std::time::Duration;
+use veertien_sip::uri::is_sips;
 
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
 /// Bound on remembered early-dialog To-tags per attempt; a fork storm must not grow memory.
@@ -276,7 +277,7 @@ impl Call {
     pub fn handle(&mut self, event: Event, now: Timestamp, health: &dyn DestinationHealth, legs: &dyn BLegSetup) {
         let env = Env { health, legs };
         match event {
-            Event::Request { txn, request } => self.on_request(txn, request, now, env),
+            Event::Request { txn, request } => self.on_request(txn, request, now),
             Event::Ack { request } => self.on_ack(request, now),
             Event::Response { id, response } => self.on_response(id, response, now, env),
             Event::RequestFailed { id, reason } => self.on_failed(id, reason, now, env),
@@ -406,27 +407,23 @@ impl Call {
     }
 
     fn end_attempt(&mut self, att: &BAttempt, result: AttemptResult, now: Timestamp) {
-        let rec = Attempt {
-            step: att.step,
-            label: self.route[att.step].label.clone(),
-            destination: att.destination.clone(),
-            started_at: Some(att.started_at),
-            ended_at: now,
-            result,
-        };
-        self.push(Action::Record(RecordEvent::AttemptEnded(rec.clone())));
-        self.summary.attempts.push(rec);
+        self.record_attempt(att.step, att.destination.clone(), Some(att.started_at), result, now);
     }
 
     fn skip_step(&mut self, step: usize, destination: &str, result: AttemptResult, now: Timestamp) {
-        let rec = Attempt {
-            step,
-            label: self.route[step].label.clone(),
-            destination: destination.to_owned(),
-            started_at: None,
-            ended_at: now,
-            result,
-        };
+        self.record_attempt(step, destination.to_owned(), None, result, now);
+    }
+
+    /// How a route step ended, for the driver's record and the call summary.
+    fn record_attempt(
+        &mut self,
+        step: usize,
+        destination: String,
+        started_at: Option<Timestamp>,
+        result: AttemptResult,
+        now: Timestamp,
+    ) {
+        let rec = Attempt { step, label: self.route[step].label.clone(), destination, started_at, ended_at: now, result };
         self.push(Action::Record(RecordEvent::AttemptEnded(rec.clone())));
         self.summary.attempts.push(rec);
     }
@@ -569,16 +566,7 @@ impl Call {
         let contact = match env.legs.b_leg(&invite) {
             Ok(transport) => self.b_leg_contact(transport, &invite),
             Err(reason) => {
-                let rec = Attempt {
-                    step,
-                    label: self.route[step].label.clone(),
-                    destination,
-                    started_at: Some(now),
-                    ended_at: now,
-                    result: AttemptResult::Unreachable { reason },
-                };
-                self.push(Action::Record(RecordEvent::AttemptEnded(rec.clone())));
-                self.summary.attempts.push(rec);
+                self.record_attempt(step, destination, Some(now), AttemptResult::Unreachable { reason }, now);
                 self.last_failure = Some(Failure::Unreachable);
                 return false;
             }
@@ -1128,13 +1116,13 @@ impl Call {
         (req.call_id == b.dialog.call_id && req.to.tag == b.dialog.local.tag).then_some(Leg::B)
     }
 
-    fn on_request(&mut self, txn: ServerTxn, req: InRequest, now: Timestamp, env: Env<'_>) {
+    fn on_request(&mut self, txn: ServerTxn, req: InRequest, now: Timestamp) {
         if req.method == Method::Cancel {
             // CANCEL carries no To-tag; it matches the A-leg INVITE by Call-ID and CSeq.
             if req.call_id == self.a_dialog.call_id && req.cseq == self.a_invite_cseq {
                 self.respond(Leg::A, txn, 200, reason_for(200));
                 if self.a_state == AState::Pending {
-                    self.caller_gave_up(now, env);
+                    self.caller_gave_up(now);
                 }
             } else {
                 self.respond(Leg::A, txn, 481, reason_for(481));
@@ -1158,7 +1146,7 @@ impl Call {
             Method::Bye => {
                 self.respond(leg, txn, 200, reason_for(200));
                 match self.a_state {
-                    AState::Pending if leg == Leg::A => self.caller_gave_up(now, env),
+                    AState::Pending if leg == Leg::A => self.caller_gave_up(now),
                     AState::Answered => {
                         let party = if leg == Leg::A { Party::Caller } else { Party::Callee };
                         self.hang_up(Some(leg), party, now);
@@ -1311,7 +1299,7 @@ impl Call {
     }
 
     /// The caller hung up (CANCEL or early BYE) before an answer.
-    fn caller_gave_up(&mut self, now: Timestamp, _env: Env<'_>) {
+    fn caller_gave_up(&mut self, now: Timestamp) {
         let txn = self.a_txn;
         let r = self.a_response(487, reason_for(487), None);
         self.push(Action::Respond { leg: Leg::A, txn, response: r });
@@ -1434,12 +1422,6 @@ fn contact_user(uri: &str) -> &str {
     rest.find('@').map_or("", |at| &rest[..=at])
 }
 
-/// Whether a URI (optionally in `<...>`, as a Route entry is) is a `sips:` URI.
-fn is_sips(uri: &str) -> bool {
-    let t = uri.trim();
-    let t = t.strip_prefix('<').unwrap_or(t);
-    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
-}
 
 /// Stable per-call SDP session id from the token (RFC 4566 only asks for uniqueness).
 fn fnv1a(data: &[u8]) -> u64 {

@@ -154,6 +154,15 @@ impl TelUri {
     }
 }
 
+/// Whether the URI text (optionally as `<uri>` in a name-addr or Route entry) has the `sips:`
+/// scheme: the scheme alone decides (RFC 3261 26.2), so this reads no further than it and
+/// needs no parse. Used where a URI is only text (routes and Request-URIs being built).
+pub fn is_sips(uri: &str) -> bool {
+    let t = uri.trim_start();
+    let t = t.strip_prefix('<').unwrap_or(t);
+    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
+}
+
 /// %-decodes (invalid escapes are left as they are; they were rejected at parse time).
 pub fn unescape(s: &[u8]) -> Cow<'_, [u8]> {
     if !s.contains(&b'%') {
@@ -298,6 +307,12 @@ fn parse_tel(raw: &Bytes, start: usize) -> Result<TelUri, UriError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sips_is_read_from_the_scheme_of_bare_or_bracketed_text() {
+        assert!(is_sips("sips:kcc@10.0.0.1") && is_sips(" <SIPS:kcc@10.0.0.1;lr>;expires=60"));
+        assert!(!is_sips("sip:kcc@10.0.0.1;transport=tls") && !is_sips("<sip:sips@10.0.0.1>") && !is_sips("sips"));
+    }
 
     #[test]
     fn sip_uri_parts() {
