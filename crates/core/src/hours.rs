@@ -188,12 +188,11 @@ impl OpeningHours {
         if let Some(r) = self.exceptions.get(&date) {
             return RangesOn::Some(r);
         }
-        if !self.closed_on.is_empty() {
-            if let Some(h) = Holiday::on(date) {
-                if self.closed_on.contains(&h) {
-                    return RangesOn::Closed;
-                }
-            }
+        if !self.closed_on.is_empty()
+            && let Some(h) = Holiday::on(date)
+            && self.closed_on.contains(&h)
+        {
+            return RangesOn::Closed;
         }
         match &self.weekly {
             None => RangesOn::AllDay,

@@ -217,13 +217,13 @@ fn extract(input: &str) -> Result<Extracted, NormaliseError> {
     if digits.len == 0 {
         return Err(NormaliseError::Empty);
     }
-    if let Some(ctx) = context {
-        if !global {
-            let ctx_digits: String = ctx.chars().filter(|c| c.is_ascii_digit()).collect();
-            let only_sep = ctx.chars().all(|c| c.is_ascii_digit() || "+-.() ".contains(c));
-            if !(ctx.starts_with('+') && only_sep && ctx_digits == "31") {
-                return Err(NormaliseError::BadPhoneContext { context: ctx.to_string() });
-            }
+    if let Some(ctx) = context
+        && !global
+    {
+        let ctx_digits: String = ctx.chars().filter(|c| c.is_ascii_digit()).collect();
+        let only_sep = ctx.chars().all(|c| c.is_ascii_digit() || "+-.() ".contains(c));
+        if !(ctx.starts_with('+') && only_sep && ctx_digits == "31") {
+            return Err(NormaliseError::BadPhoneContext { context: ctx.to_string() });
         }
     }
     Ok(Extracted { global, digits })

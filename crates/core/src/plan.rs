@@ -415,10 +415,10 @@ impl Plan {
     /// The area code that a national significant number ("113123456", without the leading 0) begins with.
     pub fn area_code_of_nsn(&self, nsn: &str) -> Option<AreaCodeId> {
         let b = nsn.as_bytes();
-        if b.len() >= 2 {
-            if let Some(id) = self.area_code_id(&nsn[..2]) {
-                return Some(id);
-            }
+        if b.len() >= 2
+            && let Some(id) = self.area_code_id(&nsn[..2])
+        {
+            return Some(id);
         }
         if b.len() >= 3 {
             return self.area_code_id(&nsn[..3]);

@@ -602,10 +602,11 @@ fn parse_toml(src: &str, plan: &Plan) -> Result<Settings, SettingsError> {
         let r = value.into_inner();
         let ms = &mut munis[id.index()];
         let m = plan.municipality(id);
-        if let Some(n) = r.name {
-            if n.get_ref() != &m.name && n.get_ref() != &m.everyday_name {
-                return Err(err(n.span(), format!("{base}.name"), format!("'{}' but {cbs} is {} in the plan", n.get_ref(), m.name)));
-            }
+        if let Some(n) = r.name
+            && n.get_ref() != &m.name
+            && n.get_ref() != &m.everyday_name
+        {
+            return Err(err(n.span(), format!("{base}.name"), format!("'{}' but {cbs} is {} in the plan", n.get_ref(), m.name)));
         }
         if let Some(s) = r.status {
             ms.status = ConnectionStatus::parse(s.get_ref()).ok_or_else(|| {
