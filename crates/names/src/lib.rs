@@ -330,10 +330,10 @@ fn fourteen_number_for(plan: &Plan, id: MunicipalityId, m: &Match) -> String {
     }) {
         return a.fourteen.clone();
     }
-    if let Some(code) = &muni.general_number.area_code {
-        if let Some(a) = codes.iter().find(|a| &a.code == code) {
-            return a.fourteen.clone();
-        }
+    if let Some(code) = &muni.general_number.area_code
+        && let Some(a) = codes.iter().find(|a| &a.code == code)
+    {
+        return a.fourteen.clone();
     }
     codes.first().map(|a| a.fourteen.clone()).unwrap_or_default()
 }
@@ -350,10 +350,10 @@ pub fn index_for(plan: &Plan) -> Arc<NameIndex> {
     }
     let fp = curated::fingerprint(plan);
     let mut slot = OTHER.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((f, ix)) = slot.as_ref() {
-        if *f == fp {
-            return ix.clone();
-        }
+    if let Some((f, ix)) = slot.as_ref()
+        && *f == fp
+    {
+        return ix.clone();
     }
     let ix = Arc::new(NameIndex::new(plan));
     *slot = Some((fp, ix.clone()));
