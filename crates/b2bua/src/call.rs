@@ -1331,10 +1331,10 @@ impl Call {
         self.summary.ended_by = Some(by);
         self.summary.ended_at = now;
         self.cancel_timer(TimerId::MaxDuration);
-        if let Some(f) = self.forwarded.take() {
-            if Some(f.from) != initiator {
-                self.respond(f.from, f.txn, 487, reason_for(487));
-            }
+        if let Some(f) = self.forwarded.take()
+            && Some(f.from) != initiator
+        {
+            self.respond(f.from, f.txn, 487, reason_for(487));
         }
         // The B-leg must be ACKed before it can be hung up.
         self.release_deferred_b_ack(None);
