@@ -182,7 +182,7 @@ impl TelephoneEvent {
         if payload.len() < 4 {
             return Err(TelephoneEventError::TooShort(payload.len()));
         }
-        if payload.len() % 4 != 0 {
+        if !payload.len().is_multiple_of(4) {
             return Err(TelephoneEventError::BadLength(payload.len()));
         }
         let b = &payload[payload.len() - 4..];

@@ -131,11 +131,12 @@ impl InbandDetector {
                 self.block.copy_within(HOP.., 0);
                 self.fill = BLOCK - HOP;
                 self.run = if hit.is_some() && hit == self.last_hit { self.run + 1 } else { 1 };
-                if let Some(d) = hit {
-                    if self.run >= CONFIRM && hit != self.reported {
-                        out.push(d);
-                        self.reported = hit;
-                    }
+                if let Some(d) = hit
+                    && self.run >= CONFIRM
+                    && hit != self.reported
+                {
+                    out.push(d);
+                    self.reported = hit;
                 }
                 // Two tone-free windows in a row end the key press; a single damaged
                 // window does not, so one press is not reported twice.

@@ -105,21 +105,21 @@ impl JitterBuffer {
     pub fn push(&mut self, sequence: u16, timestamp: u32, samples: u32, payload: &[u8], now: Instant, out: &mut Vec<Playout>) {
         self.stats.received += 1;
         let mut ext = self.unwrap_seq(sequence);
-        if let Some(h) = self.highest {
-            if (ext - h).abs() > self.cfg.max_seq_jump as i64 {
-                // The sender restarted its sequence (or a new source took over): deliver
-                // what we have and start afresh rather than counting thousands as lost.
-                self.flush(out);
-                self.reset();
-                self.stats.restarts += 1;
-                ext = self.unwrap_seq(sequence);
-            }
+        if let Some(h) = self.highest
+            && (ext - h).abs() > self.cfg.max_seq_jump as i64
+        {
+            // The sender restarted its sequence (or a new source took over): deliver
+            // what we have and start afresh rather than counting thousands as lost.
+            self.flush(out);
+            self.reset();
+            self.stats.restarts += 1;
+            ext = self.unwrap_seq(sequence);
         }
-        if let Some(n) = self.next {
-            if ext < n {
-                self.stats.late += 1;
-                return;
-            }
+        if let Some(n) = self.next
+            && ext < n
+        {
+            self.stats.late += 1;
+            return;
         }
         if self.held.contains_key(&ext) {
             self.stats.duplicate += 1;

@@ -316,10 +316,11 @@ async fn run(
         c.lost.store(leg.loss.packet(ssrc, seq), Ordering::Relaxed);
         let in_te = leg.peer.telephone_event_pt;
         let (out_te, dst) = (legs[to].peer.telephone_event_pt, legs[to].destination());
-        if let (Some(i), Some(o)) = (in_te, out_te) {
-            if pt == i && i != o {
-                data[1] = (data[1] & 0x80) | o;
-            }
+        if let (Some(i), Some(o)) = (in_te, out_te)
+            && pt == i
+            && i != o
+        {
+            data[1] = (data[1] & 0x80) | o;
         }
         let Some(dst) = dst else {
             c.no_destination.fetch_add(1, Ordering::Relaxed);

@@ -474,12 +474,13 @@ impl Driver {
         for id in outcome.finished {
             self.emit(MediaEvent::PromptFinished { id, interrupted: false });
         }
-        if outcome.sent && self.neg.direction.we_send() {
-            if let Some(dst) = self.latched.or(self.neg.remote) {
-                match self.socket.socket.send_to(out, dst).await {
-                    Ok(_) => self.stats.packets_out += 1,
-                    Err(e) => tracing::debug!(%dst, error = %e, "RTP send failed"),
-                }
+        if outcome.sent
+            && self.neg.direction.we_send()
+            && let Some(dst) = self.latched.or(self.neg.remote)
+        {
+            match self.socket.socket.send_to(out, dst).await {
+                Ok(_) => self.stats.packets_out += 1,
+                Err(e) => tracing::debug!(%dst, error = %e, "RTP send failed"),
             }
         }
         self.jitter.release_due(at.into_std(), &mut self.playout);
