@@ -101,11 +101,14 @@ impl Rendered {
 /// A custom recording as last read: file time and size, so an upload is noticed.
 type CustomEntry = (Option<SystemTime>, u64, Option<Arc<[i16]>>);
 
+/// Piece audio by language and the piece's text.
+type Pieces = HashMap<(Lang, String), Arc<[i16]>>;
+
 /// All prompt audio of one prompts directory. `Send + Sync`; share one per process in an `Arc`.
 pub struct PromptLibrary {
     dir: PathBuf,
-    pieces: HashMap<(Lang, String), Arc<[i16]>>,
-    extra: Mutex<HashMap<(Lang, String), Arc<[i16]>>>,
+    pieces: Pieces,
+    extra: Mutex<Pieces>,
     custom: Mutex<HashMap<PathBuf, CustomEntry>>,
     synth: bool,
     report: LoadReport,
