@@ -232,7 +232,7 @@ pub fn speech_start(levels: &[f32], lead: usize) -> Option<usize> {
 fn loud_threshold(levels: &[f32]) -> Option<f32> {
     let floor = levels.iter().take(FLOOR_FRAMES).copied().fold(f32::INFINITY, f32::min);
     let peak = levels.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !(peak > -55.0) {
+    if peak.is_nan() || peak <= -55.0 {
         return None;
     }
     Some((floor + 10.0).max(peak - 40.0).min(peak - 15.0).max(-55.0))

@@ -489,7 +489,7 @@ fn summarise(outcomes: &[Outcome], gate: f32, temperature: f32) -> Report {
         .into_iter()
         .map(|((expected, recognised), count)| Confusion { expected, recognised, count })
         .collect();
-    confusions.sort_by(|a, b| b.count.cmp(&a.count));
+    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
     let mut lat: Vec<f64> = outcomes.iter().map(|o| o.latency_ms).collect();
     lat.sort_by(f64::total_cmp);
     let mut compute: Vec<f64> = outcomes.iter().map(|o| o.compute_ms).collect();

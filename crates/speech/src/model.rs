@@ -220,10 +220,10 @@ impl Whisper {
         }
         let dev = device;
         // CT2 activation ids: 0 ReLU, 1 GELU-tanh, 2 Swish, 3 GELU (erf). Whisper must be erf.
-        if let Ok(act) = m.get("decoder/activation") {
-            if act.as_i64() != Some(3) {
-                return Err(Error::Model(format!("unexpected decoder activation {:?}", act.as_i64())));
-            }
+        if let Ok(act) = m.get("decoder/activation")
+            && act.as_i64() != Some(3)
+        {
+            return Err(Error::Model(format!("unexpected decoder activation {:?}", act.as_i64())));
         }
         let n_heads = m.get("encoder/num_heads")?.as_i64().unwrap_or(8) as usize;
         let conv = |p: &str, stride| -> Result<Conv1d, Error> {
