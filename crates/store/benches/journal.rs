@@ -42,6 +42,10 @@ fn redirect(i: usize) -> CallRecord {
     r
 }
 
+/// One mode's rounds: whether the journal is on, then per round the mean `try_submit` ns, the CPU ns
+/// per record and the `try_submit` p99 ns.
+type ModeRounds = (bool, Vec<f64>, Vec<f64>, Vec<u64>);
+
 /// CPU nanoseconds used so far by every thread of this process.
 fn process_cpu_ns() -> u64 {
     let mut total = 0;
@@ -59,7 +63,7 @@ fn main() {
     let recs: Vec<CallRecord> = (0..RECORDS * ROUNDS * 2).map(redirect).collect();
     let mut next = 0;
     println!("{RECORDS} redirect records per round, {ROUNDS} rounds per mode, alternating; medians");
-    let mut results: Vec<(bool, Vec<f64>, Vec<f64>, Vec<u64>)> = vec![(false, vec![], vec![], vec![]), (true, vec![], vec![], vec![])];
+    let mut results: Vec<ModeRounds> = vec![(false, vec![], vec![], vec![]), (true, vec![], vec![], vec![])];
     for _ in 0..ROUNDS {
         for res in results.iter_mut() {
             let journal = res.0;

@@ -888,10 +888,10 @@ impl Store {
         let cbs = cbs.to_uppercase();
         check_cbs(&cbs)?;
         check_text("actor", actor, 320)?;
-        if let Some(m) = every_minutes {
-            if !(1..=1440).contains(&m) {
-                return Err(invalid("the test interval must be between 1 and 1440 minutes"));
-            }
+        if let Some(m) = every_minutes
+            && !(1..=1440).contains(&m)
+        {
+            return Err(invalid("the test interval must be between 1 and 1440 minutes"));
         }
         let at = now_ms();
         let before = self.synthetic_schedules().await?.into_iter().find(|s| s.cbs == cbs).map(|s| s.every_minutes);

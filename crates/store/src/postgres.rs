@@ -337,12 +337,11 @@ impl RecordSink for PgSink {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let res = write_records(conn, &self.sql, records).await;
-        if let Err(e) = &res {
-            if e.is_transient() {
-                if let Some(c) = self.conn.take() {
-                    let _ = c.close_hard().await;
-                }
-            }
+        if let Err(e) = &res
+            && e.is_transient()
+            && let Some(c) = self.conn.take()
+        {
+            let _ = c.close_hard().await;
         }
         res
     }

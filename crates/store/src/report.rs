@@ -131,7 +131,8 @@ fn fold(from_ms: i64, to_ms: i64, counts: &str, hist: &str) -> Result<RoutingFig
     let (eligible, right_first_time, corrected_calls): (i64, i64, i64) = serde_json::from_str(counts)
         .map_err(|e| StoreError::Corrupt(format!("report counts: {e}")))?;
     let rows: Vec<(i64, i64, i64)> = sql::parse_json_rows("time-to-destination histogram", hist)?;
-    let (mut ivr, mut direct): (Vec<(i64, u64)>, Vec<(i64, u64)>) = (Vec::new(), Vec::new());
+    let mut ivr: Vec<(i64, u64)> = Vec::new();
+    let mut direct: Vec<(i64, u64)> = Vec::new();
     for (via_ivr, v, n) in rows {
         let n = u64::try_from(n)
             .map_err(|_| StoreError::Corrupt(format!("time-to-destination bucket {v}: count {n}")))?;
