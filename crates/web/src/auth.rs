@@ -169,7 +169,7 @@ impl FromRequestParts<AppState> for ClientIp {
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
                 .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-                .last();
+                .next_back();
             return Ok(ClientIp(forwarded.or(Some(peer))));
         }
         Ok(ClientIp(Some(peer)))

@@ -558,8 +558,8 @@ fn unprocessable(errors: Vec<FieldError>) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, Json(ErrorsBody { errors })).into_response()
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| unprocessable(vec![FieldError { field: "body".into(), message: e.to_string() }]))
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Vec<FieldError>> {
+    serde_json::from_slice(body).map_err(|e| vec![FieldError { field: "body".into(), message: e.to_string() }])
 }
 
 fn api_csrf(user: &CurrentUser, headers: &HeaderMap) -> Result<(), AuthError> {
@@ -579,7 +579,7 @@ pub async fn api_declare(State(state): State<AppState>, ui: Ui, user: CurrentUse
     api_csrf(&user, &headers)?;
     let f: IncidentForm = match parse_json(&body) {
         Ok(f) => f,
-        Err(r) => return Ok(r),
+        Err(errors) => return Ok(unprocessable(errors)),
     };
     let plan = state.routing.snapshot().plan.clone();
     let n = match f.validate(&plan, user.email(), true, ui) {
@@ -601,7 +601,7 @@ async fn api_post(state: AppState, ui: Ui, user: CurrentUser, headers: HeaderMap
     visible(&state, &user, id).await?;
     let f: UpdateForm = match parse_json(&body) {
         Ok(f) => f,
-        Err(r) => return Ok(r),
+        Err(errors) => return Ok(unprocessable(errors)),
     };
     let n = match f.validate(resolve, user.email(), true, ui) {
         Ok(n) => n,

@@ -154,10 +154,10 @@ pub async fn remove_contact(State(state): State<AppState>, user: CurrentUser, Pa
     user.require_write(&cbs)?;
     let pairs = form_pairs(&body);
     user.check_csrf(Some(field(&pairs, "csrf")))?;
-    if let Ok(id) = field(&pairs, "id").parse::<i64>() {
-        if let Err(e) = state.store.remove_contact(&cbs, id, user.email()).await {
-            tracing::error!(error = %e, "cannot remove contact");
-        }
+    if let Ok(id) = field(&pairs, "id").parse::<i64>()
+        && let Err(e) = state.store.remove_contact(&cbs, id, user.email()).await
+    {
+        tracing::error!(error = %e, "cannot remove contact");
     }
     Ok(Redirect::to(&format!("/m/{cbs}/contacts")).into_response())
 }
@@ -244,10 +244,10 @@ pub async fn api_put_contacts(State(state): State<AppState>, ui: Ui, user: Curre
         }
     }
     let url = doc.webhook_url.as_deref().unwrap_or("").trim();
-    if !url.is_empty() {
-        if let Err((nl, en)) = state.notify.check_webhook_url(url) {
-            errors.push(FieldError { field: "webhook_url".into(), message: ui.t(&nl, &en) });
-        }
+    if !url.is_empty()
+        && let Err((nl, en)) = state.notify.check_webhook_url(url)
+    {
+        errors.push(FieldError { field: "webhook_url".into(), message: ui.t(&nl, &en) });
     }
     if !errors.is_empty() {
         return Ok(unprocessable(errors));
@@ -277,7 +277,7 @@ fn unprocessable(errors: Vec<FieldError>) -> Response {
 
 const INTERVALS: [u32; 6] = [5, 15, 30, 60, 240, 1440];
 
-async fn tests_response(state: &AppState, ui: Ui, user: &CurrentUser, cbs: &str, name: &str, notice: Option<String>, error: Option<String>, status: StatusCode) -> Response {
+async fn tests_response(state: &AppState, ui: Ui, user: &CurrentUser, cbs: &str, name: &str, error: Option<String>, status: StatusCode) -> Response {
     let results = state.store.synthetic_results(cbs, 200).await.unwrap_or_default();
     let schedule = state.store.synthetic_schedules().await.unwrap_or_default().into_iter().find(|s| s.cbs == cbs);
     let can_write = user.user.can_write(cbs);
@@ -286,7 +286,6 @@ async fn tests_response(state: &AppState, ui: Ui, user: &CurrentUser, cbs: &str,
     let body = html! {
         p { (name) " · " (cbs) " · " a href={"/m/" (cbs)} { (ui.t("Instellingen", "Settings")) } " · " a href={"/m/" (cbs) "/contacts"} { (ui.t("Contactpersonen", "Contacts")) } }
         p { (ui.t("Een testoproep stuurt een SIP OPTIONS vanaf het platform naar de bestemming ", "A test call sends a SIP OPTIONS from the platform to the destination ")) code { (destination) } "." }
-        @if let Some(n) = &notice { p.notice role="status" { (n) } }
         @if let Some(e) = &error { p.error role="alert" { (e) } }
         @if can_write {
             div.card {
@@ -326,7 +325,7 @@ async fn tests_response(state: &AppState, ui: Ui, user: &CurrentUser, cbs: &str,
 
 pub async fn tests_page(State(state): State<AppState>, ui: Ui, user: CurrentUser, Path(cbs): Path<String>) -> Result<Response, AuthError> {
     let (cbs, name) = resolve(&state, &user, &cbs)?;
-    Ok(tests_response(&state, ui, &user, &cbs, &name, None, None, StatusCode::OK).await)
+    Ok(tests_response(&state, ui, &user, &cbs, &name, None, StatusCode::OK).await)
 }
 
 pub async fn schedule_tests(State(state): State<AppState>, ui: Ui, user: CurrentUser, Path(cbs): Path<String>, body: Bytes) -> Result<Response, AuthError> {
@@ -339,11 +338,11 @@ pub async fn schedule_tests(State(state): State<AppState>, ui: Ui, user: Current
         Ok(m) if (1..=1440).contains(&m) => Some(m),
         _ => {
             let msg = ui.t("Kies een interval tussen 1 en 1440 minuten, of uit.", "Choose an interval between 1 and 1440 minutes, or off.");
-            return Ok(tests_response(&state, ui, &user, &cbs, &name, None, Some(msg), StatusCode::UNPROCESSABLE_ENTITY).await);
+            return Ok(tests_response(&state, ui, &user, &cbs, &name, Some(msg), StatusCode::UNPROCESSABLE_ENTITY).await);
         }
     };
     if let Err(e) = state.store.set_synthetic_schedule(&cbs, every, false, user.email()).await {
-        return Ok(tests_response(&state, ui, &user, &cbs, &name, None, Some(e.to_string()), StatusCode::INTERNAL_SERVER_ERROR).await);
+        return Ok(tests_response(&state, ui, &user, &cbs, &name, Some(e.to_string()), StatusCode::INTERNAL_SERVER_ERROR).await);
     }
     Ok(Redirect::to(&format!("/m/{cbs}/tests")).into_response())
 }

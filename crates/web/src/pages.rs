@@ -236,10 +236,6 @@ pub async fn municipality(
     Ok(settings_form::render(&state, ui, &user, &doc, ctx))
 }
 
-fn page(state: &AppState, ui: Ui, user: &CurrentUser, cbs: &str, id: veertien_core::MunicipalityId, doc: &SettingsDoc, version: i64, errors: &[FieldError], status: StatusCode) -> Response {
-    settings_form::render(state, ui, user, doc, PageCtx { cbs, id, version, errors, notice: None, status })
-}
-
 pub async fn save_settings(
     State(state): State<AppState>,
     ui: Ui,
@@ -257,10 +253,10 @@ pub async fn save_settings(
     let applied = doc.apply(&state.current_settings(id), &state.trunk_refs(), ui);
     let ms = match applied {
         Ok(ms) if errors.is_empty() => ms,
-        Ok(_) => return Ok(page(&state, ui, &user, &cbs, id, &doc, version, &errors, StatusCode::UNPROCESSABLE_ENTITY)),
+        Ok(_) => return Ok(settings_form::render(&state, ui, &user, &doc, PageCtx::refused(&cbs, id, version, &errors))),
         Err(mut e) => {
             errors.append(&mut e);
-            return Ok(page(&state, ui, &user, &cbs, id, &doc, version, &errors, StatusCode::UNPROCESSABLE_ENTITY));
+            return Ok(settings_form::render(&state, ui, &user, &doc, PageCtx::refused(&cbs, id, version, &errors)));
         }
     };
     Ok(finish_save(&state, ui, &user, &cbs, id, ms, &doc, version).await)
@@ -272,7 +268,7 @@ async fn finish_save(state: &AppState, ui: Ui, user: &CurrentUser, cbs: &str, id
         Ok(_) => Redirect::to(&format!("/m/{cbs}?saved=1")).into_response(),
         Err(SaveError::Conflict { field, message }) => {
             let errors = [FieldError { field, message }];
-            page(state, ui, user, cbs, id, doc, version, &errors, StatusCode::UNPROCESSABLE_ENTITY)
+            settings_form::render(state, ui, user, doc, PageCtx::refused(cbs, id, version, &errors))
         }
         Err(e) => {
             let (current, _) = stored(state, cbs).await;
@@ -298,7 +294,7 @@ pub async fn toggle_calamity(
     doc.calamity_active = field(&pairs, "active") == Some("true");
     match doc.apply(&current, &state.trunk_refs(), ui) {
         Ok(ms) => Ok(finish_save(&state, ui, &user, &cbs, id, ms, &doc, version).await),
-        Err(errors) => Ok(page(&state, ui, &user, &cbs, id, &doc, version, &errors, StatusCode::UNPROCESSABLE_ENTITY)),
+        Err(errors) => Ok(settings_form::render(&state, ui, &user, &doc, PageCtx::refused(&cbs, id, version, &errors))),
     }
 }
 

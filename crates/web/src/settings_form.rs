@@ -75,6 +75,13 @@ pub struct PageCtx<'a> {
     pub status: StatusCode,
 }
 
+impl<'a> PageCtx<'a> {
+    /// The form shown again with the errors that refused a save.
+    pub fn refused(cbs: &'a str, id: MunicipalityId, version: i64, errors: &'a [FieldError]) -> Self {
+        PageCtx { cbs, id, version, errors, notice: None, status: StatusCode::UNPROCESSABLE_ENTITY }
+    }
+}
+
 pub fn render(state: &AppState, ui: Ui, user: &CurrentUser, doc: &SettingsDoc, ctx: PageCtx<'_>) -> Response {
     let PageCtx { cbs, id, version, errors, notice, status } = ctx;
     let snap = state.routing.snapshot();
