@@ -46,14 +46,14 @@ fn check(dir: Option<PathBuf>, settings: Option<PathBuf>, as_json: bool, l: OutL
     let plan = match load_plan(dir.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            if let Some(pe) = e.downcast_ref::<PlanError>() {
-                if !pe.issues().is_empty() {
-                    eprintln!("{}", l.t(format!("Nummerplan geweigerd: {} probleem/problemen", pe.issues().len()), format!("Number plan refused: {} problem(s)", pe.issues().len())));
-                    for i in pe.issues() {
-                        eprintln!("  {i}");
-                    }
-                    return Ok(ExitCode::from(1));
+            if let Some(pe) = e.downcast_ref::<PlanError>()
+                && !pe.issues().is_empty()
+            {
+                eprintln!("{}", l.t(format!("Nummerplan geweigerd: {} probleem/problemen", pe.issues().len()), format!("Number plan refused: {} problem(s)", pe.issues().len())));
+                for i in pe.issues() {
+                    eprintln!("  {i}");
                 }
+                return Ok(ExitCode::from(1));
             }
             return Err(e);
         }
@@ -129,10 +129,10 @@ enum Found<'a> {
 
 fn find<'a>(plan: &'a Plan, q: &str) -> Option<Found<'a>> {
     let t = q.trim();
-    if let Ok(n) = normalise(t) {
-        if let Some(a) = plan.area_code(n.area_code()) {
-            return Some(Found::Code(a));
-        }
+    if let Ok(n) = normalise(t)
+        && let Some(a) = plan.area_code(n.area_code())
+    {
+        return Some(Found::Code(a));
     }
     if t.chars().all(|c| c.is_ascii_digit()) {
         return plan.area_code(t).map(Found::Code);
@@ -142,11 +142,11 @@ fn find<'a>(plan: &'a Plan, q: &str) -> Option<Found<'a>> {
     }
     let key = fold(t);
     let places: Vec<_> = plan.places().iter().filter(|p| fold(&p.name) == key || fold(&p.base_name) == key).collect();
-    if let Some(f) = plan.former_municipalities().iter().find(|f| fold(&f.name) == key) {
-        if let Some(s) = f.successor {
-            let note = format!("{} was a municipality until {}; now part of {}", f.name, f.ended, plan.municipality(s).name);
-            return Some(Found::Muni(plan.municipality(s), Some(note)));
-        }
+    if let Some(f) = plan.former_municipalities().iter().find(|f| fold(&f.name) == key)
+        && let Some(s) = f.successor
+    {
+        let note = format!("{} was a municipality until {}; now part of {}", f.name, f.ended, plan.municipality(s).name);
+        return Some(Found::Muni(plan.municipality(s), Some(note)));
     }
     if let [p] = places.as_slice() {
         let m = plan.municipality(p.municipality);
