@@ -42,7 +42,7 @@ async fn concurrent_settings_swaps_never_give_a_call_a_mix() {
         tokio::spawn(async move {
             let mut swaps = 0u64;
             while !stop.is_cancelled() {
-                routing.set_settings(if swaps % 2 == 0 { vb.clone() } else { va.clone() });
+                routing.set_settings(if swaps.is_multiple_of(2) { vb.clone() } else { va.clone() });
                 swaps += 1;
                 tokio::task::yield_now().await;
             }
