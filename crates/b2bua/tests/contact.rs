@@ -122,3 +122,53 @@ fn a_leg_the_driver_cannot_carry_is_passed_as_unreachable_with_its_reason() {
     assert_eq!(s.attempts[0].result, AttemptResult::Unreachable { reason: why.to_owned() });
     assert!(s.attempts[0].started_at.is_some());
 }
+
+/// The destination's SDP with a long codec list: over 1300 bytes, so a UA whose path MTU is
+/// unknown sends the request carrying it over TCP (RFC 3261 18.1.1), here from `rtp`.
+fn sdp_too_large_for_udp(rtp: &str) -> String {
+    let (ip, port) = rtp.split_once(':').unwrap();
+    let pts: Vec<String> = (96..=127).map(|pt| pt.to_string()).collect();
+    let mut sdp = format!("v=0\r\no=pbx 5 6 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 8 {}\r\n", pts.join(" "));
+    for pt in &pts {
+        sdp.push_str(&format!("a=rtpmap:{pt} x-pbx-codec-{pt}/8000\r\na=fmtp:{pt} mode=20;annexb=no\r\n"));
+    }
+    sdp.push_str("a=sendrecv\r\n");
+    assert!(sdp.len() > 1300, "{} bytes", sdp.len());
+    sdp
+}
+
+#[test]
+fn a_udp_dialog_stays_udp_when_the_destination_re_invites_over_tcp() {
+    // The machine never sees the transport a request came on; what it sees of TCP here is the
+    // destination's Contact naming it. Our answer must still name the dialog's own UDP
+    // Contact: a TCP one would retarget the destination's later requests of this dialog to a
+    // transport the leg was not set up on.
+    let udp_us = "sip:veertien@10.1.1.1:5060";
+    let (mut h, first) = H::start(vec![bridge("primary", PRIMARY, None)], invite_a(Some(A_SDP)));
+    let (id, inv) = the_invite(&first);
+    assert_eq!(inv.contact.as_deref(), Some(udp_us));
+    answered(&mut h, id);
+
+    let mut reinvite = b_req(Method::Invite, &inv, "t1", 2, Some(&sdp_too_large_for_udp("203.0.113.99:40002")));
+    reinvite.contact = Some("sip:agent7@10.9.9.9:5070;transport=tcp".into());
+    let t = h.ev(Event::Request { txn: ServerTxn(30), request: reinvite });
+    assert!(responses(&t, Leg::B).is_empty(), "an offer is the caller's to answer: {t:#?}");
+    assert!(t.contains(&Action::Media(MediaAction::Connect { side: Leg::B, remote: "203.0.113.99:40002".parse().unwrap() })));
+    let (fid, leg, _, to_caller) = sends_of(&t, Method::Invite)[0].clone();
+    assert_eq!(leg, Leg::A);
+    let offer = body_text(&to_caller.body);
+    assert!(offer.contains("m=audio 20000 RTP/AVP 8 96 ") && offer.contains("a=rtpmap:127 x-pbx-codec-127/8000"), "{offer}");
+
+    let t = h.respond(fid, resp(200, Some("ctag"), Some(A_SDP)));
+    assert_eq!(answer_contact(&t, Leg::B), (200, Some(udp_us.into())));
+    assert_eq!(sends_of(&t, Method::Ack).len(), 1, "the caller's 200 is ACKed: {t:#?}");
+    h.ev(Event::Ack { request: b_req(Method::Ack, &inv, "t1", 2, None) });
+
+    // The call still works: the destination's BYE ends both legs.
+    let t = h.ev(Event::Request { txn: ServerTxn(31), request: b_req(Method::Bye, &inv, "t1", 3, None) });
+    assert_eq!(statuses(&t, Leg::B), vec![200]);
+    let bye = sends_of(&t, Method::Bye);
+    assert_eq!((bye.len(), bye[0].1), (1, Leg::A), "{t:#?}");
+    let s = summary(&h.respond(bye[0].0, resp(200, Some("ctag"), None))).expect("the call is over");
+    assert_eq!((s.outcome, s.ended_by), (Outcome::Answered, Some(Party::Callee)));
+}

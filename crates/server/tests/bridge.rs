@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use veertien_core::{Plan, Settings};
+use veertien_sip::{HeaderName, Message, Method, Request, Response, tcp::Framer};
 use veertien_store::{CallRecord, Delivery, Outcome};
 
 /// SIPp runs are serialised: the box has two cores and the timings (no-answer after 1 s)
@@ -468,4 +470,121 @@ async fn a_finished_call_gives_back_its_slot_at_once() {
     assert_eq!(code, 0, "{log}");
     let recs = records(ts).await;
     assert_eq!(recs.iter().filter(|r| r.outcome == Some(Outcome::Answered)).count(), 3, "{recs:?}");
+}
+
+/// The next request of `method` on the municipality's UDP socket and where it came from; a
+/// retransmitted INVITE on the way is answered `again` (RFC 3261 17.2.1).
+async fn udp_request(sock: &tokio::net::UdpSocket, method: Method, again: Option<&Response>) -> (Request, SocketAddr) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf)).await.expect("a request in time").unwrap();
+        match Message::parse(&buf[..n]).expect("the platform's messages parse") {
+            Message::Request(q) if *q.method() == method => return (q, from),
+            Message::Request(q) if *q.method() == Method::Invite && again.is_some() => {
+                let ok = again.expect("checked in the guard");
+                sock.send_to(&ok.to_bytes(), from).await.unwrap();
+            }
+            other => panic!("expected {method:?}, got {other:?}"),
+        }
+    }
+}
+
+fn text_of(headers: &veertien_sip::Headers, name: &str) -> String {
+    headers.get_str(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// The municipality's SDP with a long codec list: over 1300 bytes, more than RFC 3261 18.1.1
+/// lets a UA send over UDP without knowing the path MTU, so such a re-INVITE comes over TCP.
+fn sdp_too_large_for_udp(rtp_port: u16) -> String {
+    let pts: Vec<String> = (96..=127).map(|pt| pt.to_string()).collect();
+    let mut sdp = format!("v=0\r\no=kcc 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp_port} RTP/AVP 0 {}\r\n", pts.join(" "));
+    for pt in &pts {
+        sdp.push_str(&format!("a=rtpmap:{pt} x-pbx-codec-{pt}/8000\r\na=fmtp:{pt} mode=20;annexb=no\r\n"));
+    }
+    assert!(sdp.len() > 1300, "{} bytes", sdp.len());
+    sdp
+}
+
+/// The municipality (a Rust peer on UDP, as SIPp cannot change transport within a call)
+/// answers over UDP, then re-INVITEs with an offer too large for UDP, over TCP to our
+/// listener. Our 200 to it must name the dialog's UDP Contact, not our TCP listener: the
+/// dialog was set up over UDP and is not retargeted. The call goes on: the offer reaches the
+/// caller (SIPp checks its last codec) and its answer comes back; the municipality's ACK and
+/// BYE over UDP end both legs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_invite_over_tcp_in_a_udp_dialog_keeps_it_on_udp() {
+    let _g = SERIAL.lock().await;
+    let (fourteen, cbs) = lone_municipality();
+    let kcc_sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let kcc = kcc_sock.local_addr().unwrap();
+    let ts = bridge_server(&cbs, &format!("sip:kcc@{kcc}"), None, |_| {}).await;
+    let (udp, tcp) = (ts.udp, ts.tcp);
+    let caller = blocking(move || Uac::new(udp, "bridge_uac_reinvited.xml", &fourteen).run());
+    let municipality = async move {
+        let (invite, from) = udp_request(&kcc_sock, Method::Invite, None).await;
+        let sdp = "v=0\r\no=kcc 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+        let ok = Response::builder(&invite, 200)
+            .to_tag("kcc1")
+            .header(HeaderName::Contact, format!("<sip:kcc@{kcc}>"))
+            .body("application/sdp", sdp)
+            .build();
+        kcc_sock.send_to(&ok.to_bytes(), from).await.unwrap();
+        udp_request(&kcc_sock, Method::Ack, Some(&ok)).await;
+
+        let h = invite.headers();
+        let our_contact = text_of(h, "Contact");
+        let target = our_contact.trim_matches(['<', '>']).to_owned();
+        assert_eq!(target, format!("sip:veertien@{udp}"), "our INVITE names the dialog's UDP Contact");
+        let (us, them, call_id) = (text_of(h, "From"), format!("<sip:kcc@{kcc}>;tag=kcc1"), text_of(h, "Call-ID"));
+        let in_dialog = |method: &str, cseq: u32, via: &str, body: &str| {
+            let content = if body.is_empty() { String::new() } else { "Content-Type: application/sdp\r\n".to_owned() };
+            format!(
+                "{method} {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {them}\r\nTo: {us}\r\n\
+                 Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:kcc@{kcc}>\r\n{content}\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+
+        let mut conn = tokio::net::TcpStream::connect(tcp).await.unwrap();
+        let local = conn.local_addr().unwrap();
+        let via = format!("SIP/2.0/TCP {local};branch=z9hG4bKkcc-reinvite");
+        conn.write_all(in_dialog("INVITE", 2, &via, &sdp_too_large_for_udp(40002)).as_bytes()).await.unwrap();
+        let mut framer = Framer::new(65_535);
+        let mut buf = [0u8; 8192];
+        let answer = loop {
+            match framer.next_message().expect("our messages frame") {
+                Some(Message::Response(r)) if r.status() >= 200 => break r,
+                Some(_) => continue,
+                None => {}
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.expect("our answer in time").unwrap();
+            assert!(n > 0, "the platform closed the connection");
+            framer.push(&buf[..n]).unwrap();
+        };
+        assert_eq!(answer.status(), 200, "{answer:?}");
+        assert_eq!(header(&answer, "Contact"), Some(our_contact), "the dialog stays on UDP");
+        assert!(String::from_utf8_lossy(answer.body()).contains("m=audio "), "the caller's answer: {answer:?}");
+
+        // Small requests go to our UDP Contact again.
+        let via = |branch: &str| format!("SIP/2.0/UDP {kcc};branch={branch}");
+        kcc_sock.send_to(in_dialog("ACK", 2, &via("z9hG4bKkcc-ack"), "").as_bytes(), udp).await.unwrap();
+        kcc_sock.send_to(in_dialog("BYE", 3, &via("z9hG4bKkcc-bye"), "").as_bytes(), udp).await.unwrap();
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let (n, _) = tokio::time::timeout(Duration::from_secs(10), kcc_sock.recv_from(&mut buf)).await.expect("our 200 to the BYE").unwrap();
+            if let Ok(Message::Response(r)) = Message::parse(&buf[..n])
+                && r.cseq().is_some_and(|c| c.method == Method::Bye)
+            {
+                assert_eq!(r.status(), 200, "{r:?}");
+                break;
+            }
+        }
+    };
+    let ((code, log), ()) = tokio::join!(caller, municipality);
+    assert_eq!(code, 0, "caller: answered, re-INVITE with the municipality's offer answered, BYE received:\n{log}");
+    let recs = records(ts).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].outcome, Some(Outcome::Answered), "{:?}", recs[0]);
+    assert_eq!(steps(&recs[0]), vec![("primary".to_owned(), "answered".to_owned())]);
 }
