@@ -346,6 +346,17 @@ impl Transport {
     }
 }
 
+/// Pushes `item`, starting an empty list with room for one. A Vec's first growth makes room for
+/// four, which for a `Via` (~300 bytes) is an allocation over 1 KiB, and glibc consolidates its
+/// fast bins before every such request (~5 % of the process's CPU under redirect load, where
+/// nearly every message has one Via, one From/To and one Contact).
+fn push_one<T>(out: &mut Vec<T>, item: T) {
+    if out.capacity() == 0 {
+        out.reserve_exact(1);
+    }
+    out.push(item);
+}
+
 /// One via-parm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Via {
@@ -434,7 +445,7 @@ impl Via {
                 }
             }
             via.raw = v.slice(start..c.pos);
-            out.push(via);
+            push_one(out, via);
             c.skip_ws();
             if c.at_end() {
                 return Ok(());
@@ -572,7 +583,7 @@ impl NameAddr {
     pub fn parse_list(v: &Bytes, out: &mut Vec<NameAddr>) -> Result<(), &'static str> {
         let mut c = Cursor::new(v);
         loop {
-            out.push(Self::parse_at(v, &mut c)?);
+            push_one(out, Self::parse_at(v, &mut c)?);
             c.skip_ws();
             if c.at_end() {
                 return Ok(());
@@ -646,7 +657,7 @@ impl MediaType {
             return Ok(());
         }
         loop {
-            out.push(Self::parse_at(v, &mut c)?);
+            push_one(out, Self::parse_at(v, &mut c)?);
             c.skip_ws();
             if c.at_end() {
                 return Ok(());
