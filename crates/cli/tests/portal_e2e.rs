@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser_support::Kill;
-use fantoccini::{Client, Locator};
+use browser_support::{Kill, click_and_load};
+use fantoccini::Locator;
 use sipp_support::{free_tcp_port, free_udp_port, scenario, tail};
 
 const PW: &str = "een lang genoeg wachtwoord";
@@ -89,28 +89,6 @@ fn sipp_redirect_to(dir: &Path, sip: SocketAddr, dest: &str) -> (i32, String) {
         .expect("sipp runs");
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), tail(&text, 40))
-}
-
-/// Clicks something that loads a new page and waits until the old page is gone and the new one
-/// has loaded (a click does not always wait for a form POST + redirect).
-async fn click_and_load(c: &Client, what: fantoccini::elements::Element) -> Result<(), fantoccini::error::CmdError> {
-    let old = c.find(Locator::Css("html")).await?;
-    what.click().await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match old.tag_name().await {
-            Err(e) if e.is_stale_element_reference() => break,
-            _ if Instant::now() > deadline => panic!("the page did not change within 30 s after a click"),
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    loop {
-        if c.execute("return document.readyState", vec![]).await?.as_str() == Some("complete") {
-            return Ok(());
-        }
-        assert!(Instant::now() < deadline, "the new page did not finish loading");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn user_add(config: &Path, role: &str, municipality: Option<&str>, email: &str) {

@@ -7,35 +7,9 @@
 mod browser_support;
 mod common;
 
-use std::time::Duration;
-
+use browser_support::click_and_load;
 use common::*;
 use fantoccini::Locator;
-
-/// Clicks something that loads a new page and waits until the old page is gone and the new one
-/// has loaded: WebDriver's click does not always wait for a form POST + redirect, and a `find`
-/// right after it may hit the old page (that made this test flaky once).
-async fn click_and_load(c: &fantoccini::Client, what: fantoccini::elements::Element) -> Result<(), fantoccini::error::CmdError> {
-    let old = c.find(Locator::Css("html")).await?;
-    what.click().await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match old.tag_name().await {
-            Err(e) if e.is_stale_element_reference() => break,
-            _ if std::time::Instant::now() > deadline => panic!("the page did not change within 30 s after a click"),
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("body")).await?;
-    loop {
-        let ready = c.execute("return document.readyState", vec![]).await?;
-        if ready.as_str() == Some("complete") {
-            return Ok(());
-        }
-        assert!(std::time::Instant::now() < deadline, "the new page did not finish loading");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// No horizontal scrolling: names the elements sticking out when there is.
 async fn assert_fits_a_phone(c: &fantoccini::Client) -> Result<(), fantoccini::error::CmdError> {

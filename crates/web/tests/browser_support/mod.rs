@@ -1,10 +1,12 @@
 //! Shared by the browser tests (this crate's `browser.rs` and the CLI's `portal_e2e.rs`,
 //! which includes it with `#[path]`): headless Chromium through a chromedriver of the test's
-//! own, and where the screenshots go.
+//! own, where the screenshots go, and a click that waits for the page it loads.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
 
 /// Where the browser's screenshots go: the documentation's own (`docs/screenshots`) only when
 /// they are refreshed on purpose with `VEERTIEN_UPDATE_SCREENSHOTS=1`; an ordinary test run
@@ -68,4 +70,29 @@ pub async fn chromium(window: &str) -> (fantoccini::Client, Driver) {
         }
     };
     (client, Driver { _chromedriver: chromedriver, _profile: profile })
+}
+
+/// Clicks something that loads a new page and waits until the old page is gone and the new one
+/// has loaded: WebDriver's click does not always wait for a form POST + redirect, and a `find`
+/// right after it may hit the old page (that made a browser test flaky once).
+pub async fn click_and_load(c: &fantoccini::Client, what: fantoccini::elements::Element) -> Result<(), fantoccini::error::CmdError> {
+    let old = c.find(Locator::Css("html")).await?;
+    what.click().await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match old.tag_name().await {
+            Err(e) if e.is_stale_element_reference() => break,
+            _ if Instant::now() > deadline => panic!("the page did not change within 30 s after a click"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("body")).await?;
+    loop {
+        let ready = c.execute("return document.readyState", vec![]).await?;
+        if ready.as_str() == Some("complete") {
+            return Ok(());
+        }
+        assert!(Instant::now() < deadline, "the new page did not finish loading");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
