@@ -415,10 +415,12 @@ impl Default for StoreConfig {
         StoreConfig {
             path: PathBuf::from("var/veertien.db"),
             record_queue: 65_536,
-            // 50 ms: 15-25 % less CPU per redirected call than 10 ms at 1 000-2 000 calls/s
-            // (docs/PERFORMANCE-sip-load.md); a call shows in reports 50 ms later at most.
-            record_batch_ms: 50,
-            record_batch_max: 256,
+            // 250 ms and up to 2 048 records: under load a transaction then spans more calls
+            // than there are municipalities, numbers and rollup rows it touches, so pages are
+            // shared; 50 ms / 256 cost ~20 % more CPU per varied redirected call at 3 000/s
+            // (docs/PERFORMANCE-sip-load.md). A call shows in reports 250 ms later at most.
+            record_batch_ms: 250,
+            record_batch_max: 2048,
         }
     }
 }
