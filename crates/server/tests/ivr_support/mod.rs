@@ -245,17 +245,8 @@ pub fn caller(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms: u32
 
 /// As [`caller`], with more SIPp arguments (`-t t1` for TCP, `-key name value`...).
 pub fn caller_with(server: SocketAddr, dir: &Path, scenario_file: &str, pause_ms: u32, extra: &[&str]) -> (i32, String) {
-    let out = Command::new("sipp")
-        .current_dir(dir)
-        .arg(server.to_string())
-        .args(extra)
-        .args(["-sf", scenario(scenario_file).to_str().unwrap()])
-        .args(["-s", "140113", "-i", "127.0.0.1", "-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-        .args(["-d", &pause_ms.to_string(), "-m", "1", "-timeout", "150s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs (Debian package sip-tester)");
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), tail(&text, 40))
+    let pause = pause_ms.to_string();
+    Uac::new(server, scenario_file, "140113").dir(dir).default_rate().timeout("150s").args(extra).args(&["-d", &pause]).run()
 }
 
 /// The caller (`scenario_file` in `dir`, as [`caller_with`]) on the server at `sip`, then the

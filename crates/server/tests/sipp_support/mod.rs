@@ -47,25 +47,41 @@ pub fn tail(text: &str, n: usize) -> String {
 }
 
 /// SIPp as the carrier's UAC against `server`: one call of a scenario of `tests/sipp/` to
-/// `service` from free loopback ports, 40 s at the most, unless the methods say otherwise.
+/// `service` from free loopback ports, started at one a second, 40 s at the most, unless the
+/// methods say otherwise.
 pub struct Uac<'a> {
     server: SocketAddr,
     scenario: PathBuf,
     service: &'a str,
     calls: u32,
-    rate: u32,
+    /// `-r`; `None`: SIPp's own default.
+    rate: Option<u32>,
     timeout: &'a str,
     args: Vec<&'a str>,
+    dir: Option<&'a Path>,
 }
 
 impl<'a> Uac<'a> {
     pub fn new(server: SocketAddr, scenario_file: &str, service: &'a str) -> Uac<'a> {
-        Uac { server, scenario: scenario(scenario_file), service, calls: 1, rate: 1, timeout: "40s", args: Vec::new() }
+        Uac { server, scenario: scenario(scenario_file), service, calls: 1, rate: Some(1), timeout: "40s", args: Vec::new(), dir: None }
     }
 
     /// `calls` calls, started at `rate` a second.
     pub fn calls(mut self, calls: u32, rate: u32) -> Self {
-        (self.calls, self.rate) = (calls, rate);
+        (self.calls, self.rate) = (calls, Some(rate));
+        self
+    }
+
+    /// No `-r`: SIPp's own default call rate (10 a second) instead of one a second.
+    pub fn default_rate(mut self) -> Self {
+        self.rate = None;
+        self
+    }
+
+    /// Runs SIPp in `dir`, where the scenario finds the files it names (a `-inf` file, the
+    /// pcap it plays).
+    pub fn dir(mut self, dir: &'a Path) -> Self {
+        self.dir = Some(dir);
         self
     }
 
@@ -83,14 +99,21 @@ impl<'a> Uac<'a> {
 
     /// Runs SIPp to its end: (exit code, output tail).
     pub fn run(self) -> (i32, String) {
-        let out = Command::new("sipp")
-            .arg(self.server.to_string())
+        let mut sipp = Command::new("sipp");
+        if let Some(dir) = self.dir {
+            sipp.current_dir(dir);
+        }
+        sipp.arg(self.server.to_string())
             .args(&self.args)
             .arg("-sf")
             .arg(&self.scenario)
             .args(["-s", self.service, "-i", "127.0.0.1"])
             .args(["-p", &free_udp_port().to_string(), "-mp", &free_media_port().to_string()])
-            .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()])
+            .args(["-m", &self.calls.to_string()]);
+        if let Some(rate) = self.rate {
+            sipp.args(["-r", &rate.to_string()]);
+        }
+        let out = sipp
             .args(["-timeout", self.timeout, "-timeout_error", "-nostdin"])
             .output()
             .expect("sipp runs (install the Debian package sip-tester)");
