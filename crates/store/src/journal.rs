@@ -70,12 +70,11 @@ impl Drop for Hold {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        if !self.keep.load(Ordering::Acquire) {
-            if let Err(e) = std::fs::remove_file(&self.path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a committed record journal segment");
-            }
+        if !self.keep.load(Ordering::Acquire)
+            && let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a committed record journal segment");
         }
     }
 }

@@ -411,10 +411,10 @@ impl RecordSink for SqliteSink {
         records: &'a [&'a CallRecord],
     ) -> Result<(), StoreError> {
         let now = file_id(&self.path);
-        if self.conn.is_some() && now.as_ref().ok() != self.file_id.as_ref() {
-            if let Some(c) = self.conn.take() {
-                let _ = c.close_hard().await;
-            }
+        if now.as_ref().ok() != self.file_id.as_ref()
+            && let Some(c) = self.conn.take()
+        {
+            let _ = c.close_hard().await;
         }
         let now = now?;
         if self.conn.is_none() {
@@ -423,13 +423,12 @@ impl RecordSink for SqliteSink {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let res = write_records(conn, &self.sql, records).await;
-        if let Err(e) = &res {
-            if e.is_transient() {
-                // A handle on a moved/removed file or a broken WAL stays broken; start over.
-                if let Some(c) = self.conn.take() {
-                    let _ = c.close_hard().await;
-                }
-            }
+        // A handle on a moved/removed file or a broken WAL stays broken; start over.
+        if let Err(e) = &res
+            && e.is_transient()
+            && let Some(c) = self.conn.take()
+        {
+            let _ = c.close_hard().await;
         }
         res
     }

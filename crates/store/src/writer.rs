@@ -380,26 +380,26 @@ impl RecordWriter {
     pub async fn flush_and_close(&self, deadline: Duration) -> WriterMetrics {
         self.shared.close.notify_one();
         let task = self.shared.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut task) = task {
-            if tokio::time::timeout(deadline, &mut task).await.is_err() {
-                task.abort();
-                let _ = task.await;
-                let queued = (self.tx.max_capacity() - self.tx.capacity()) as u64;
-                let lost = queued + self.shared.retry_buffered.swap(0, Ordering::Relaxed);
-                self.shared.dropped_at_shutdown.fetch_add(lost, Ordering::Relaxed);
-                if self.shared.journal.is_some() {
-                    tracing::error!(
-                        not_written = lost,
-                        ?deadline,
-                        "call records not written before the shutdown deadline; they stay in the record journal and are written at the next start"
-                    );
-                } else {
-                    tracing::error!(
-                        lost,
-                        ?deadline,
-                        "call records not written before the shutdown deadline; counted as dropped"
-                    );
-                }
+        if let Some(mut task) = task
+            && tokio::time::timeout(deadline, &mut task).await.is_err()
+        {
+            task.abort();
+            let _ = task.await;
+            let queued = (self.tx.max_capacity() - self.tx.capacity()) as u64;
+            let lost = queued + self.shared.retry_buffered.swap(0, Ordering::Relaxed);
+            self.shared.dropped_at_shutdown.fetch_add(lost, Ordering::Relaxed);
+            if self.shared.journal.is_some() {
+                tracing::error!(
+                    not_written = lost,
+                    ?deadline,
+                    "call records not written before the shutdown deadline; they stay in the record journal and are written at the next start"
+                );
+            } else {
+                tracing::error!(
+                    lost,
+                    ?deadline,
+                    "call records not written before the shutdown deadline; counted as dropped"
+                );
             }
         }
         let m = self.metrics();
