@@ -10,7 +10,8 @@
 //!   cargo bench -p veertien-store --bench writer_cpu
 //!   VEERTIEN_BENCH_RATE=200 VEERTIEN_BENCH_SECS=20 cargo bench -p veertien-store --bench writer_cpu
 //!
-//! `VEERTIEN_BENCH_LINGER_MS` overrides the writer's batch linger (`[store] record_batch_ms`).
+//! `VEERTIEN_BENCH_LINGER_MS` and `VEERTIEN_BENCH_BATCH_MAX` override the writer's batch linger
+//! and size (`[store] record_batch_ms`, `record_batch_max`).
 //! `VEERTIEN_BENCH_SQL` is run on the database before the prefill, for A/B comparisons of the
 //! schema (e.g. `CREATE INDEX calls_sip_call_id ON calls (sip_call_id)` brings back the index
 //! migration 0007 dropped).
@@ -86,10 +87,11 @@ fn main() {
         }
         fill.flush_and_close(Duration::from_secs(120)).await;
 
-        // The server's writer: `[store] record_batch_ms` defaults to 50 ms (WriterConfig's own
-        // default, 10 ms, is what library users get).
-        let linger_ms = env_or("VEERTIEN_BENCH_LINGER_MS", 50);
-        let cfg = WriterConfig { batch_linger: Duration::from_millis(linger_ms), ..WriterConfig::default() };
+        // The server's writer: `[store] record_batch_ms` defaults to 250 ms and `record_batch_max`
+        // to 2 048 (WriterConfig's own defaults, 10 ms and 256, are what library users get).
+        let linger_ms = env_or("VEERTIEN_BENCH_LINGER_MS", 250);
+        let batch_max = env_or("VEERTIEN_BENCH_BATCH_MAX", 2048) as usize;
+        let cfg = WriterConfig { batch_linger: Duration::from_millis(linger_ms), batch_max, ..WriterConfig::default() };
         let linger = cfg.batch_linger;
         let w = store.writer(cfg);
         let n = rate * secs;
@@ -108,7 +110,7 @@ fn main() {
         let m = w.flush_and_close(Duration::from_secs(60)).await;
         let (cpu, wrote) = (cpu_us() - c0, written_bytes() - w0);
         println!(
-            "writer_cpu: {n} records at {rate}/s after {prefill} prefilled, linger {linger:?}: \
+            "writer_cpu: {n} records at {rate}/s after {prefill} prefilled, linger {linger:?}, at most {batch_max} per batch: \
              {:.1} us CPU per record, {:.1} KB written per record, wall {:.1} s, written {}",
             cpu / n as f64,
             wrote as f64 / 1024.0 / n as f64,
