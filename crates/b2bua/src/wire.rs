@@ -26,6 +26,10 @@ pub struct ViaSpec {
     pub port: Option<u16>,
     /// A fresh branch for a new transaction or a 2xx ACK; the INVITE's branch for a CANCEL.
     pub branch: String,
+    /// `;alias` (RFC 5923): the far end may send its requests for `host:port` back on the
+    /// connection this request travels on. Only on TLS connections we open (the RFC defines
+    /// it for TLS alone: on bare TCP anyone could claim an address).
+    pub alias: bool,
 }
 
 /// Headers the views carry in dedicated fields (or the driver writes itself).
@@ -137,7 +141,7 @@ impl OutRequest {
     pub fn to_sip(&self, via: &ViaSpec) -> Result<sip::Request, WireError> {
         let method = sip::Method::from_bytes(self.method.as_str().as_bytes());
         let mut b = sip::Request::builder(method, parse_uri(&self.request_uri)?)
-            .via(via.transport, &via.host, via.port, &via.branch)
+            .via_with(via.transport, &via.host, via.port, &via.branch, via.alias)
             .max_forwards(self.max_forwards.min(255) as u8)
             .from(&fmt_name_addr(&self.from))
             .to(&fmt_name_addr(&self.to))

@@ -33,7 +33,7 @@ fn wire_invite() -> sip::Request {
 }
 
 fn via(branch: &str) -> ViaSpec {
-    ViaSpec { transport: sip::Transport::Udp, host: "10.1.1.1".into(), port: Some(5060), branch: branch.into() }
+    ViaSpec { transport: sip::Transport::Udp, host: "10.1.1.1".into(), port: Some(5060), branch: branch.into(), alias: false }
 }
 
 /// Serialises and re-parses, as the peer would.

@@ -471,6 +471,12 @@ impl CallLayer {
         Ok(TcpConn { tx, users: vec![token.to_owned()], outbound: true, local: Some(local), pending: Some((socket, rx)) })
     }
 
+    /// The connection to `peer` is one the peer opened to us (a carrier's), not ours; a
+    /// request with no connection yet gets one of ours.
+    fn tcp_opened_by(&self, peer: Peer) -> bool {
+        self.tcp.lock().get(&peer).is_some_and(|c| !c.outbound)
+    }
+
     /// A call in progress uses this connection: not to be closed as idle.
     pub fn tcp_busy(&self, peer: Peer) -> bool {
         self.tcp.lock().get(&peer).is_some_and(|c| !c.users.is_empty())
@@ -1054,7 +1060,7 @@ impl CallTask {
     pub(crate) fn route_request(&self, leg: Leg, req: &OutRequest, branch: String) -> Option<(ViaSpec, Peer)> {
         let host = host_text(self.layer.advertised.ip());
         if leg == Leg::A && self.new.transport.is_reliable() {
-            let via = ViaSpec { transport: self.new.transport, host, port: self.layer.stream_port(self.new.transport), branch };
+            let via = ViaSpec { transport: self.new.transport, host, port: self.layer.stream_port(self.new.transport), branch, alias: false };
             return Some((via, Peer { addr: self.new.source, transport: self.new.transport }));
         }
         let hop = self.next_hop(leg, req)?;
@@ -1064,10 +1070,10 @@ impl CallTask {
             // Without a listener of that transport, `on_call_action` puts our end of the
             // connection in Via instead, once it is reserved.
             let port = self.layer.stream_port(t).unwrap_or(self.layer.advertised.port());
-            let via = ViaSpec { transport: t, host, port: Some(port), branch };
+            let via = ViaSpec { transport: t, host, port: Some(port), branch, alias: false };
             return Some((via, Peer { addr: hop, transport: t }));
         }
-        let via = ViaSpec { transport: Transport::Udp, host, port: Some(self.layer.advertised.port()), branch };
+        let via = ViaSpec { transport: Transport::Udp, host, port: Some(self.layer.advertised.port()), branch, alias: false };
         Some((via, Peer { addr: hop, transport: Transport::Udp }))
     }
 
@@ -1268,6 +1274,10 @@ impl CallTask {
                     if let Some(port) = ours {
                         via.port = Some(port);
                     }
+                    // A TLS connection of ours: offered for the destination's requests in
+                    // this dialog (RFC 5923), so a far end that honours the alias needs no
+                    // connection to us (and no listener of ours) for its BYE or re-INVITE.
+                    via.alias = hop.transport == Transport::Tls && !self.layer.tcp_opened_by(hop);
                 }
                 let wire = match request.to_sip(&via) {
                     Ok(r) => r,

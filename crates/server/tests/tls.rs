@@ -619,7 +619,8 @@ async fn municipality_reached_over_tls() {
 /// and port: the primary step (`;transport=tcp`) is busy, the overflow (`;transport=tls`, same
 /// address) answers. Connections are keyed by transport and address, so the overflow gets a
 /// TLS connection of its own while the TCP one is still open, instead of being refused (or,
-/// worse, sent in the clear on the TCP connection).
+/// worse, sent in the clear on the TCP connection). Only the TLS one carries Via `;alias`
+/// (RFC 5923 defines connection reuse for TLS alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_and_tls_destinations_on_one_address_each_get_their_own_connection() {
     let _g = SERIAL.lock().await;
@@ -657,6 +658,12 @@ async fn tcp_and_tls_destinations_on_one_address_each_get_their_own_connection()
     assert_eq!(conns.len(), 2, "{conns:?}");
     assert_eq!(methods("TCP"), ["INVITE", "ACK"], "the busy primary over TCP");
     assert_eq!(methods("TLS"), ["INVITE", "ACK", "BYE"], "the overflow over TLS carried the whole call");
+    let aliases = |want: &str| -> Vec<bool> {
+        let (_, r) = conns.iter().find(|(t, _)| *t == want).unwrap();
+        r.as_ref().unwrap().iter().map(|q| has_alias(&q.top_via().unwrap().raw)).collect()
+    };
+    assert_eq!(aliases("TCP"), [false, false], "RFC 5923 offers only TLS connections for reuse: {conns:?}");
+    assert_eq!(aliases("TLS"), [true, true, true], "our TLS connection is offered for reuse: {conns:?}");
     let layer = ts.server.engine().call_layer().unwrap();
     assert_eq!(layer.metrics.tcp_dials.load(std::sync::atomic::Ordering::Relaxed), 2, "one connection per transport");
     let recs = records(ts).await;
@@ -1096,6 +1103,11 @@ impl Drop for PbxOverTcp {
     }
 }
 
+/// Whether a Via carries the `alias` parameter (RFC 5923).
+fn has_alias(via: &[u8]) -> bool {
+    via.split(|&b| b == b';').skip(1).any(|p| p.trim_ascii().eq_ignore_ascii_case(b"alias"))
+}
+
 /// A TCP listener and a UDP socket on one loopback port.
 async fn tcp_and_udp_port() -> (tokio::net::TcpListener, std::net::UdpSocket) {
     loop {
@@ -1111,8 +1123,8 @@ async fn tcp_and_udp_port() -> (tokio::net::TcpListener, std::net::UdpSocket) {
 /// TLS listener (`[sip] tls`) and without one. What it receives says TLS and names an address
 /// that reaches us over TLS: the Via `SIP/2.0/TLS` and the Contact of our INVITE and of our 200 to
 /// its re-INVITE name our TLS listener, or without one our end of this very connection, and the
-/// Contact is `sips:` for a `sips:` destination (RFC 3261 8.1.1.8), else has `;transport=tls`.
-/// Its BYE comes back on the connection we opened and ends the call on both legs: the caller
+/// Contact is `sips:` for a `sips:` destination (RFC 3261 8.1.1.8), else has `;transport=tls`;
+/// the Via offers the connection for reuse (`;alias`, RFC 5923). Its BYE comes back on the connection we opened and ends the call on both legs: the caller
 /// (SIPp over UDP) gets our BYE and the municipality our 200; nothing went over UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_municipality_over_tls_hangs_up_on_the_connection_we_opened() {
@@ -1164,6 +1176,7 @@ async fn a_municipality_over_tls_hangs_up_on_the_connection_we_opened() {
             let via = q.top_via().unwrap();
             assert_eq!(via.transport, Transport::Tls, "{case}: {q:?}");
             assert_eq!((&via.host[..], via.port), (&b"127.0.0.1"[..], Some(port)), "{case}: our Via names where TLS reaches us: {q:?}");
+            assert!(has_alias(&via.raw), "{case}: our Via offers the connection we opened for reuse (RFC 5923): {q:?}");
         }
         assert_eq!(header_of(ours[0], "Contact").as_deref(), Some(contact.as_str()), "{case}: {:?}", ours[0]);
         let refresh = log

@@ -357,10 +357,15 @@ impl Request {
 
 impl RequestBuilder {
     /// Top Via: `SIP/2.0/<transport> host[:port];branch=<branch>;rport`.
-    pub fn via(mut self, transport: Transport, host: &str, port: Option<u16>, branch: &str) -> Self {
+    pub fn via(self, transport: Transport, host: &str, port: Option<u16>, branch: &str) -> Self {
+        self.via_with(transport, host, port, branch, false)
+    }
+    /// [`RequestBuilder::via`], with `;alias` (RFC 5923 connection reuse) when `alias`.
+    pub fn via_with(mut self, transport: Transport, host: &str, port: Option<u16>, branch: &str, alias: bool) -> Self {
+        let alias = if alias { ";alias" } else { "" };
         let v = match port {
-            Some(p) => format!("SIP/2.0/{} {host}:{p};branch={branch};rport", transport.as_str()),
-            None => format!("SIP/2.0/{} {host};branch={branch};rport", transport.as_str()),
+            Some(p) => format!("SIP/2.0/{} {host}:{p};branch={branch};rport{alias}", transport.as_str()),
+            None => format!("SIP/2.0/{} {host};branch={branch};rport{alias}", transport.as_str()),
         };
         self.headers.push(HeaderName::Via, Bytes::from(v));
         self

@@ -770,6 +770,7 @@ impl CallTask {
             host: super::host_text(self.layer.advertised.ip()),
             port: Some(self.layer.advertised.port()),
             branch,
+            alias: false,
         };
         (via, Peer { addr: self.new.source, transport: Transport::Udp })
     }
