@@ -95,12 +95,32 @@ fn plan_check_counts_and_lists_unconfigured() {
     // the toll-fraud guard refuses as a destination.
     let unconfigured = v["unconfigured_destinations"].as_array().unwrap();
     assert_eq!(unconfigured.len(), 132);
-    assert!(unconfigured.iter().any(|m| m["municipality"] == "Haarlemmermeer"));
+    let why = |name: &str| unconfigured.iter().find(|m| m["municipality"] == name).map(|m| m["why"].as_str().unwrap().to_owned());
+    assert_eq!(why("Haarlemmermeer").unwrap(), "the published general number is refused: +319001852 is a premium-rate number (090x): not allowed as destination");
+    assert_eq!(why("Goes").unwrap(), "the general number is the 14+ number itself");
     veertien()
         .args(["plan", "check", data_dir().to_str().unwrap()])
         .assert()
         .success()
-        .stdout(predicates::str::contains("gemeenten: 342"));
+        .stdout(predicates::str::contains("gemeenten: 342"))
+        .stdout(predicates::str::contains("GM0394 Haarlemmermeer: het gepubliceerde algemene nummer wordt geweigerd: +319001852 is een betaalnummer"));
+}
+
+/// An operator who sees a call go to the placeholder trunk is told why the municipality has no
+/// destination yet: the 14+ number itself is the published number, or the published number is
+/// one the toll-fraud guard refuses (Haarlemmermeer's 0900).
+#[test]
+fn route_says_why_a_municipality_has_no_destination_yet() {
+    veertien()
+        .args(["route", "14023", "--say", "Haarlemmermeer", "--lang", "en"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("NOTE: no destination configured yet (the published general number is refused: +319001852 is a premium-rate number"));
+    veertien()
+        .args(["route", "140113", "--say", "Goes"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("LET OP: nog geen eigen bestemming ingesteld (het algemene nummer is het 14+ nummer zelf)"));
 }
 
 #[test]

@@ -43,6 +43,6 @@ pub use plan::{
 };
 pub use tollguard::{ForbiddenDestination, check_destination, check_e164};
 pub use settings::{
-    Calamity, ConnectionStatus, DeliveryMode, Destination, Lang, MenuEntry, MunicipalitySettings, Overflow, Settings,
-    SettingsError,
+    Calamity, ConnectionStatus, DeliveryMode, Destination, Lang, MenuEntry, MunicipalitySettings, NoDefaultDestination,
+    Overflow, Settings, SettingsError,
 };

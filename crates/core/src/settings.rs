@@ -237,6 +237,39 @@ pub struct SettingsError {
     pub message: String,
 }
 
+/// Why a municipality's published general number is not its default destination
+/// ([`Settings::no_default_destination`]). `Display` is Dutch; [`NoDefaultDestination::english`]
+/// gives English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoDefaultDestination {
+    /// The general number is the 14+ number itself: forwarding to it would loop.
+    FourteenItself,
+    /// The published text is no usable phone number.
+    NotANumber { raw: String },
+    /// The toll-fraud guard refuses it (a premium-rate 0900 number, for one).
+    Refused(crate::tollguard::ForbiddenDestination),
+}
+
+impl NoDefaultDestination {
+    pub fn english(&self) -> String {
+        match self {
+            Self::FourteenItself => "the general number is the 14+ number itself".into(),
+            Self::NotANumber { raw } => format!("the published general number \"{raw}\" is not a usable phone number"),
+            Self::Refused(why) => format!("the published general number is refused: {}", why.english()),
+        }
+    }
+}
+
+impl fmt::Display for NoDefaultDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FourteenItself => write!(f, "het algemene nummer is het 14+ nummer zelf"),
+            Self::NotANumber { raw } => write!(f, "het gepubliceerde algemene nummer \"{raw}\" is geen bruikbaar telefoonnummer"),
+            Self::Refused(why) => write!(f, "het gepubliceerde algemene nummer wordt geweigerd: {why}"),
+        }
+    }
+}
+
 /// What the settings need to know about the plan; shared so that `with` stays cheap.
 #[derive(Debug)]
 struct PlanCtx {
@@ -262,15 +295,25 @@ impl Settings {
         Settings::assemble(ctx_of(plan), DEFAULT_TRUNK.to_string(), munis)
     }
 
+    /// Why a municipality's published general number cannot be its default destination, so its
+    /// calls go to the trunk until it is configured; `None` when it can.
+    pub fn no_default_destination(plan: &Plan, id: MunicipalityId) -> Option<NoDefaultDestination> {
+        let gn = &plan.municipality(id).general_number;
+        match (&gn.kind, &gn.e164) {
+            (GeneralNumberKind::Fourteen, _) => Some(NoDefaultDestination::FourteenItself),
+            (_, None) => Some(NoDefaultDestination::NotANumber { raw: gn.raw.clone() }),
+            // A published number the toll-fraud guard refuses (Haarlemmermeer publishes 0900 1852)
+            // is never a default: such municipalities wait for configuration like 14+-numbered ones.
+            (_, Some(e164)) => crate::tollguard::check_e164(e164).err().map(NoDefaultDestination::Refused),
+        }
+    }
+
     /// The default settings of one municipality.
     pub fn default_for(plan: &Plan, id: MunicipalityId) -> MunicipalitySettings {
         let m = plan.municipality(id);
-        let (destination, mode) = match (&m.general_number.kind, &m.general_number.e164) {
-            (GeneralNumberKind::Fourteen, _) | (_, None) => (Destination::Trunk, DeliveryMode::Bridge),
-            // A published number the toll-fraud guard refuses (Haarlemmermeer publishes 0900 1852)
-            // is never a default: such municipalities wait for configuration like 14+-numbered ones.
-            (_, Some(e164)) if crate::tollguard::check_e164(e164).is_err() => (Destination::Trunk, DeliveryMode::Bridge),
-            (_, Some(e164)) => (Destination::Tel(e164.clone()), DeliveryMode::Redirect),
+        let (destination, mode) = match (Settings::no_default_destination(plan, id), &m.general_number.e164) {
+            (None, Some(e164)) => (Destination::Tel(e164.clone()), DeliveryMode::Redirect),
+            _ => (Destination::Trunk, DeliveryMode::Bridge),
         };
         let mut languages = vec![Lang::Nl, Lang::En];
         if m.province == "Friesland" || m.province == "Fryslân" {
@@ -820,7 +863,8 @@ fn write_toml(s: &Settings) -> String {
     let _ = writeln!(o, "# veertien settings: one table per municipality, keyed by CBS code.");
     let _ = writeln!(o, "# status: active | technical (reachable, not in the keypad menu) | not_connected");
     let _ = writeln!(o, "# destination: E.164 number, SIP URI, or \"trunk\" (= platform.trunk with {{cbs}} replaced;");
-    let _ = writeln!(o, "#   used where the published general number is the 14+ number itself: TO BE CONFIGURED)");
+    let _ = writeln!(o, "#   used where the published general number is the 14+ number itself or cannot be used,");
+    let _ = writeln!(o, "#   e.g. a premium-rate 0900 number: TO BE CONFIGURED)");
     let _ = writeln!(o, "# mode: redirect (302) | bridge (stay in the call)");
     let _ = writeln!(o, "# Municipalities left out of this file get these defaults.\n");
     let _ = writeln!(o, "[platform]\ntrunk = {}\n", q(&s.trunk));

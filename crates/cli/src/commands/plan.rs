@@ -72,7 +72,12 @@ fn check(dir: Option<PathBuf>, settings: Option<PathBuf>, as_json: bool, l: OutL
             "former_with_successor": with_successor,
             "warnings": plan.warnings().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "trunk": s.trunk(),
-            "unconfigured_destinations": unconfigured.iter().map(|m| json!({"cbs": m.cbs, "municipality": m.name})).collect::<Vec<_>>(),
+            "unconfigured_destinations": unconfigured.iter().map(|m| json!({
+                "cbs": m.cbs,
+                "municipality": m.name,
+                "general_number": m.general_number.raw,
+                "why": Settings::no_default_destination(&plan, m.id).map(|w| w.english()),
+            })).collect::<Vec<_>>(),
         });
         outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -107,7 +112,10 @@ fn check(dir: Option<PathBuf>, settings: Option<PathBuf>, as_json: bool, l: OutL
             s.trunk()
         );
         for m in &unconfigured {
-            outln!("  {} {} ({})", m.cbs, m.name, m.general_number.raw);
+            match Settings::no_default_destination(&plan, m.id) {
+                Some(why) => outln!("  {} {}: {}", m.cbs, m.name, l.t(why.to_string(), why.english())),
+                None => outln!("  {} {} ({})", m.cbs, m.name, m.general_number.raw),
+            }
         }
     }
     if s.trunk_is_placeholder() && !unconfigured.is_empty() {

@@ -69,11 +69,11 @@ pub fn run(a: RouteArgs) -> anyhow::Result<ExitCode> {
         }
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if !matches!(decision, Decision::Reject { .. }) {
-        out!("{}", render(&decision, lang));
+        out!("{}", render(&decision, &plan, lang));
         if let Some((resolution, after)) = &said {
             out!("{}", render_resolution(resolution, a.say.as_deref().unwrap_or(""), &plan, lang));
             if let Some(d) = after {
-                out!("{} {}", lang.t("Daarna:", "Then:"), render(d, lang));
+                out!("{} {}", lang.t("Daarna:", "Then:"), render(d, &plan, lang));
             }
         }
     }
@@ -136,7 +136,7 @@ fn spaced(fourteen: &str) -> String {
 }
 
 /// Human-readable rendering of a decision.
-pub fn render(d: &Decision, l: OutLang) -> String {
+pub fn render(d: &Decision, plan: &Plan, l: OutLang) -> String {
     let mut o = String::new();
     match d {
         Decision::Forward { municipality: m, fourteen, destination, mode: md, destination_configured, route, .. } => {
@@ -151,12 +151,14 @@ pub fn render(d: &Decision, l: OutLang) -> String {
             let _ = writeln!(o, "  {}: {destination}", l.t("bestemming", "destination"));
             let _ = writeln!(o, "  {}: {}", l.t("wijze", "mode"), mode(*md, l));
             if !destination_configured {
+                let why = Settings::no_default_destination(plan, m.id);
+                let (nl, en) = why.map_or_else(Default::default, |w| (format!(" ({w})"), format!(" ({})", w.english())));
                 let _ = writeln!(
                     o,
                     "  {}",
                     l.t(
-                        "LET OP: nog geen eigen bestemming ingesteld (het algemene nummer is het 14+ nummer zelf)",
-                        "NOTE: no destination configured yet (the general number is the 14+ number itself)"
+                        format!("LET OP: nog geen eigen bestemming ingesteld{nl}"),
+                        format!("NOTE: no destination configured yet{en}")
                     )
                 );
             }
