@@ -27,8 +27,8 @@ pub struct ViaSpec {
     /// A fresh branch for a new transaction or a 2xx ACK; the INVITE's branch for a CANCEL.
     pub branch: String,
     /// `;alias` (RFC 5923): the far end may send its requests for `host:port` back on the
-    /// connection this request travels on. Only on TLS connections we open (the RFC defines
-    /// it for TLS alone: on bare TCP anyone could claim an address).
+    /// connection this request travels on. Only over TLS (the RFC defines it for TLS alone:
+    /// on bare TCP anyone could claim an address).
     pub alias: bool,
 }
 

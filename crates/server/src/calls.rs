@@ -471,12 +471,6 @@ impl CallLayer {
         Ok(TcpConn { tx, users: vec![token.to_owned()], outbound: true, local: Some(local), pending: Some((socket, rx)) })
     }
 
-    /// The connection to `peer` is one the peer opened to us (a carrier's), not ours; a
-    /// request with no connection yet gets one of ours.
-    fn tcp_opened_by(&self, peer: Peer) -> bool {
-        self.tcp.lock().get(&peer).is_some_and(|c| !c.outbound)
-    }
-
     /// A call in progress uses this connection: not to be closed as idle.
     pub fn tcp_busy(&self, peer: Peer) -> bool {
         self.tcp.lock().get(&peer).is_some_and(|c| !c.users.is_empty())
@@ -1274,10 +1268,10 @@ impl CallTask {
                     if let Some(port) = ours {
                         via.port = Some(port);
                     }
-                    // A TLS connection of ours: offered for the destination's requests in
+                    // Over TLS the connection is offered for the destination's requests in
                     // this dialog (RFC 5923), so a far end that honours the alias needs no
                     // connection to us (and no listener of ours) for its BYE or re-INVITE.
-                    via.alias = hop.transport == Transport::Tls && !self.layer.tcp_opened_by(hop);
+                    via.alias = hop.transport == Transport::Tls;
                 }
                 let wire = match request.to_sip(&via) {
                     Ok(r) => r,

@@ -348,8 +348,9 @@ impl Transport {
 
 /// Pushes `item`, starting an empty list with room for one. A Vec's first growth makes room for
 /// four, which for a `Via` (~300 bytes) is an allocation over 1 KiB, and glibc consolidates its
-/// fast bins before every such request (~5 % of the process's CPU under redirect load, where
-/// nearly every message has one Via, one From/To and one Contact).
+/// fast bins before every such request (3 % of the process's CPU under redirect load, plus
+/// `unlink_chunk`; docs/PERFORMANCE-sip-load.md), while nearly every message has one Via, one
+/// From/To and one Contact.
 fn push_one<T>(out: &mut Vec<T>, item: T) {
     if out.capacity() == 0 {
         out.reserve_exact(1);
