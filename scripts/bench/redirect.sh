@@ -14,6 +14,12 @@
 # redirects (asked from VEERTIEN_BIN, default target/release/veertien), instead of one caller
 # calling 140111. The call record's indexes then grow where real traffic puts them (spread-out
 # keys), not only at their ends; the default keeps the figures comparable with earlier runs.
+#
+# STORE_EXTRA: lines added to veertien's `[store]` section, e.g. to compare record batching on
+# one binary: STORE_EXTRA=$'record_batch_ms = 50\nrecord_batch_max = 256'.
+# THREADS=1: also the split of veertien's CPU over its threads (by thread name) and their
+# context switches per second during each step, from /proc/<pid>/task/*/{stat,status}, in
+# <step dir>/threads.txt and on stdout.
 set -euo pipefail
 RATES=${1:-"1000 2000 4000 6000 8000 12000 16000"}
 STEP=${2:-10}
@@ -67,6 +73,7 @@ rate_limit_per_source = 10000000
 rate_burst = 10000000
 [store]
 path = "$OUT/veertien.db"
+${STORE_EXTRA:-}
 [shutdown]
 grace_secs = 2
 # SIP only: the speech model (~260 MB once installed) plays no part in a 302.
@@ -99,18 +106,44 @@ cpu_ticks() { local t=0; for p in $(pids_of "$1"); do
 pss_kb() { local t=0; for p in $(pids_of "$1"); do
     t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done; echo $t; }
 HZ=$(getconf CLK_TCK)
+# Per thread of veertien: name, CPU ticks, voluntary and involuntary context switches.
+thread_snap() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s %s %s\n' "$(basename "$t")" "$(tr ' ' _ < "$t/comm")" \
+      "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)" \
+      "$(awk '/^voluntary_ctxt_switches/ {v=$2} /^nonvoluntary_ctxt_switches/ {n=$2} END {print v+0, n+0}' "$t/status" 2>/dev/null || echo 0 0)"
+  done | LC_ALL=C sort
+}
 
 printf 'server\toffered_cps\tcalls\tsuccessful\tfailed\tachieved_cps\tcpu_us_per_call\tpss_kb\tp50_ms\tp95_ms\n' > "$OUT/results.tsv"
 run_step() { # name pid port rate
   local name=$1 pid=$2 port=$3 rate=$4 calls=$(( $4 * STEP )) dir="$OUT/$1-$4"
   mkdir -p "$dir"
   local c0 c1 t0 t1
+  [ "${THREADS:-0}" = 1 ] && [ "$name" = veertien ] && thread_snap "$pid" > "$dir/threads.0"
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
   (cd "$dir" && sipp "127.0.0.1:$port" -sf "$SCENARIO" "${CALLS_FROM[@]}" \
       -i 127.0.0.1 -p $((port + 100)) -mp $((port + 200)) -r "$rate" -m "$calls" -l $((rate * 4)) \
       -timeout $((STEP + 40))s -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
       > sipp.out 2>&1 || true)
   t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
+  if [ "${THREADS:-0}" = 1 ] && [ "$name" = veertien ]; then
+    thread_snap "$pid" > "$dir/threads.1"
+    # Threads that ended during the step are left out; those that began count from zero.
+    LC_ALL=C join -a 2 -e 0 -o 2.2,1.3,2.3,1.4,2.4,1.5,2.5 "$dir/threads.0" "$dir/threads.1" | python3 -c '
+import sys, collections
+secs = float(sys.argv[2]) - float(sys.argv[1])
+by = collections.defaultdict(lambda: [0, 0, 0])
+for line in sys.stdin:
+    name, c0, c1, v0, v1, n0, n1 = line.split()
+    b = by[name]; b[0] += int(c1) - int(c0); b[1] += int(v1) - int(v0); b[2] += int(n1) - int(n0)
+total = sum(b[0] for b in by.values()) or 1
+print("%-16s %9s %15s %17s" % ("thread", "CPU share", "voluntary cs/s", "involuntary cs/s"))
+for name, (cpu, vol, inv) in sorted(by.items(), key=lambda kv: -kv[1][0]):
+    if cpu or vol:
+        print(f"{name:<16} {100 * cpu / total:>8.1f}% {vol / secs:>15.0f} {inv / secs:>17.0f}")
+' "$t0" "$t1" | tee "$dir/threads.txt"
+  fi
   python3 "$ROOT/scripts/bench/analyse.py" "$name" "$rate" "$calls" "$dir" $((c1 - c0)) "$HZ" "$(pss_kb "$pid")" "$t0" "$t1" >> "$OUT/results.tsv"
   tail -n 1 "$OUT/results.tsv"
 }

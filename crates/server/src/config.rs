@@ -417,7 +417,7 @@ impl Default for StoreConfig {
             record_queue: 65_536,
             // 250 ms and up to 2 048 records: under load a transaction then spans more calls
             // than there are municipalities, numbers and rollup rows it touches, so pages are
-            // shared; 50 ms / 256 cost ~20 % more CPU per varied redirected call at 3 000/s
+            // shared; 50 ms / 256 cost 14–17 % more CPU per varied redirected call at 3 000/s
             // (docs/PERFORMANCE-sip-load.md). A call shows in reports 250 ms later at most.
             record_batch_ms: 250,
             record_batch_max: 2048,
